@@ -1,0 +1,5 @@
+"""Suite-wide configuration: fixtures live in tests/fixtures/, one module per kind."""
+
+pytest_plugins = [
+    "tests.fixtures.services",
+]
