@@ -25,6 +25,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "domain": (SQL | REDIS | HTTP, {"web", "cli", "client"}),
     "store": (REDIS | HTTP, {"web", "cli", "client", "broker", "domain"}),
     "broker": (SQL | HTTP, {"web", "cli", "client", "store", "domain"}),
+    "blobs": (SQL | REDIS | HTTP, {"web", "cli", "client", "store", "broker", "domain"}),
     "client": (SQL | REDIS, {"web", "cli", "store", "broker", "domain"}),
     "web": (SQL | REDIS, {"cli", "client"}),
     "cli": (SQL | REDIS, set()),
