@@ -1,0 +1,221 @@
+"""The database handle: engine set-up for SQLite and PostgreSQL, and the unit of work.
+
+`async with database.transaction() as tx:` gives repositories that share one session
+and commit together; an exception rolls everything back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, exc, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from gateway.store.errors import DatabaseUnavailable
+from gateway.store.outage import outage_as_unavailable
+from gateway.store.repositories.attachments import AttachmentRepository
+from gateway.store.repositories.audit import AuditRepository
+from gateway.store.repositories.cases import CaseRepository
+from gateway.store.repositories.directory import DirectoryRepository
+from gateway.store.repositories.enrollments import EnrollmentRepository
+from gateway.store.repositories.inbox import InboxRepository
+from gateway.store.repositories.investigators import InvestigatorRepository
+from gateway.store.repositories.invites import InviteRepository
+from gateway.store.repositories.messages import MessageRepository
+from gateway.store.repositories.outbox import OutboxRepository
+from gateway.store.session import StoreSession
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+# Marks the engine used for read-only units of work.
+_READ_ONLY = "tipline_read_only"
+
+
+class Transaction:
+    """One unit of work: every repository here writes through the same session."""
+
+    def __init__(self, session: StoreSession) -> None:
+        self.cases = CaseRepository(session)
+        self.messages = MessageRepository(session)
+        self.inbox = InboxRepository(session)
+        self.attachments = AttachmentRepository(session)
+        self.investigators = InvestigatorRepository(session)
+        self.enrollments = EnrollmentRepository(session)
+        self.invites = InviteRepository(session)
+        self.directory = DirectoryRepository(session)
+        self.audit = AuditRepository(session)
+        self.outbox = OutboxRepository(session)
+
+
+class Database:
+    """An open connection pool to the gateway's database, SQLite or PostgreSQL."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.dialect = engine.dialect.name
+        read_engine = engine.execution_options(**{_READ_ONLY: True})
+        if self.dialect == "postgresql":
+            read_engine = read_engine.execution_options(postgresql_readonly=True)
+        self._writers = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+        self._readers = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=True)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | URL,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 30.0,
+        busy_timeout: float = 30.0,
+    ) -> Database:
+        """Build the engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL.
+
+        Nothing connects yet; `ping()` checks that the database answers.
+        """
+        return cls(
+            create_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                connect_timeout=connect_timeout,
+                command_timeout=command_timeout,
+                busy_timeout=busy_timeout,
+            )
+        )
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine, for the migration runner and the test fixtures (not for queries)."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The URL with any password masked, safe to log."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @asynccontextmanager
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[Transaction]:
+        """A unit of work that commits when the block ends and rolls back on any exception.
+
+        A read-only unit takes no write lock (SQLite) and is refused writes (PostgreSQL).
+        """
+        maker = self._readers if read_only else self._writers
+        session: AsyncSession = maker()
+        try:
+            yield Transaction(StoreSession(session, dialect=self.dialect))
+            with outage_as_unavailable():
+                await session.commit()
+        except BaseException:
+            await _rollback_quietly(session)
+            raise
+        finally:
+            await session.close()
+
+    async def ping(self, *, within: float = 2.0) -> None:
+        """Raise `DatabaseUnavailable` unless the database answers within `within` seconds."""
+        try:
+            async with asyncio.timeout(within):
+                with outage_as_unavailable():
+                    async with self._engine.connect() as connection:
+                        await connection.execute(text("SELECT 1"))
+        except TimeoutError as error:
+            raise DatabaseUnavailable("the database did not answer in time") from error
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    connect_timeout: float = 5.0,
+    command_timeout: float = 30.0,
+    busy_timeout: float = 30.0,
+) -> AsyncEngine:
+    """An async engine set up for this project on either supported database."""
+    parsed = make_url(url)
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise ValueError(
+            "the database URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    if parsed.drivername.startswith("sqlite"):
+        return _sqlite_engine(parsed, busy_timeout=busy_timeout)
+    return create_async_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        # Check connections before use: a restarted server costs a retry, not an error.
+        pool_pre_ping=True,
+        pool_timeout=connect_timeout,
+        pool_recycle=1800,
+        connect_args={
+            # Fail fast during an outage instead of hanging requests.
+            "timeout": connect_timeout,
+            "command_timeout": command_timeout,
+            "server_settings": {"application_name": "tipline-gateway"},
+        },
+    )
+
+
+def _sqlite_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:
+    database = url.database or ""
+    if database in {"", ":memory:"} or database.startswith("file:"):
+        raise ValueError("the embedded database needs a file path (sqlite+aiosqlite:///path)")
+    # The embedded default points at a data folder that may not exist yet; keep it private.
+    Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
+    busy_ms = int(busy_timeout * 1000)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We emit BEGIN ourselves (below), so the driver must not start transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # WAL: readers never block the writer. FULL sync: a commit that returned
+            # survives a power cut (a 201 must mean durable).
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            # Purged rows are overwritten on disk, not just unlinked from the b-tree.
+            cursor.execute("PRAGMA secure_delete=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A write unit takes the write lock up front: concurrent writers wait for it
+        # (busy_timeout) instead of failing with "database is locked" when a read lock
+        # cannot be upgraded half-way through a transaction.
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+async def _rollback_quietly(session: AsyncSession) -> None:
+    """Roll back after a failure; a dead connection cannot roll back and need not."""
+    try:
+        await session.rollback()
+    except (OSError, exc.SQLAlchemyError) as error:
+        logger.warning("database_rollback_failed", extra={"error_type": type(error).__name__})

@@ -1,0 +1,111 @@
+"""Attachment records: where a case's encrypted blob lives and whether its upload finished."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, select, update
+
+from gateway.store.models import AttachmentRow
+from gateway.store.records import Attachment, AttachmentState
+from gateway.store.session import StoreSession
+
+
+def _record(row: AttachmentRow) -> Attachment:
+    return Attachment(
+        id=row.id,
+        case_id=row.case_id,
+        uploaded_by=row.uploaded_by,
+        blob_key=row.blob_key,
+        size_bytes=row.size_bytes,
+        state=AttachmentState(row.state),
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+    )
+
+
+class AttachmentRepository:
+    def __init__(self, session: StoreSession) -> None:
+        self._session = session
+
+    async def create(
+        self,
+        case_id: UUID,
+        *,
+        uploaded_by: UUID | None,
+        blob_key: str,
+        at: datetime,
+        attachment_id: UUID | None = None,
+    ) -> Attachment:
+        """Record an upload that is starting; it counts only once `complete` is called."""
+        row = AttachmentRow(
+            id=attachment_id or uuid.uuid4(),
+            case_id=case_id,
+            uploaded_by=uploaded_by,
+            blob_key=blob_key,
+            size_bytes=0,
+            state=AttachmentState.UPLOADING,
+            created_at=at,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _record(row)
+
+    async def complete(
+        self, attachment_id: UUID, *, size_bytes: int, at: datetime
+    ) -> Attachment | None:
+        """Mark a finished upload; None if it is unknown or was completed before."""
+        row = await self._session.scalar(
+            update(AttachmentRow)
+            .where(
+                AttachmentRow.id == attachment_id,
+                AttachmentRow.state == AttachmentState.UPLOADING,
+            )
+            .values(state=AttachmentState.COMPLETE, size_bytes=size_bytes, completed_at=at)
+            .returning(AttachmentRow)
+            .execution_options(synchronize_session="fetch")
+        )
+        return _record(row) if row is not None else None
+
+    async def get(self, attachment_id: UUID) -> Attachment | None:
+        row = await self._session.scalar(
+            select(AttachmentRow).where(AttachmentRow.id == attachment_id)
+        )
+        return _record(row) if row is not None else None
+
+    async def list_for_case(self, case_id: UUID, *, complete_only: bool = True) -> list[Attachment]:
+        query = select(AttachmentRow).where(AttachmentRow.case_id == case_id)
+        if complete_only:
+            query = query.where(AttachmentRow.state == AttachmentState.COMPLETE)
+        rows = await self._session.scalars(
+            query.order_by(AttachmentRow.created_at, AttachmentRow.id)
+        )
+        return [_record(row) for row in rows]
+
+    async def delete(self, attachment_id: UUID) -> str | None:
+        """Forget the attachment; returns its blob key for the caller to delete, or None."""
+        result: Any = await self._session.execute(
+            delete(AttachmentRow)
+            .where(AttachmentRow.id == attachment_id)
+            .returning(AttachmentRow.blob_key)
+        )
+        blob_key = result.scalar_one_or_none()
+        return str(blob_key) if blob_key is not None else None
+
+    async def stale_uploads(
+        self, *, started_before: datetime, limit: int = 100
+    ) -> list[Attachment]:
+        """Uploads that began before the given time and never completed (broken transfers)."""
+        rows = await self._session.scalars(
+            select(AttachmentRow)
+            .where(
+                AttachmentRow.state == AttachmentState.UPLOADING,
+                AttachmentRow.created_at < started_before,
+            )
+            .order_by(AttachmentRow.created_at, AttachmentRow.id)
+            .limit(limit)
+        )
+        return [_record(row) for row in rows]

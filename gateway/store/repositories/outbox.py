@@ -1,0 +1,145 @@
+"""The transactional outbox: notifications written with the business change, delivered later."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, func, select, update
+
+from gateway.store.models import OutboxRow
+from gateway.store.records import JSONValue, OutboxMessage
+from gateway.store.session import StoreSession
+
+# Delivery errors are stored as short codes only, so that no response body, URL or
+# content can end up in the database through an error message.
+_ERROR_CODE = re.compile(r"[a-z0-9_.:-]{1,64}")
+
+
+def _record(row: OutboxRow) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        topic=row.topic,
+        payload=dict(row.payload),
+        case_id=row.case_id,
+        created_at=row.created_at,
+        available_at=row.available_at,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        delivered_at=row.delivered_at,
+    )
+
+
+class OutboxRepository:
+    def __init__(self, session: StoreSession) -> None:
+        self._session = session
+
+    async def enqueue(
+        self,
+        topic: str,
+        payload: Mapping[str, JSONValue],
+        *,
+        at: datetime,
+        case_id: UUID | None = None,
+        available_at: datetime | None = None,
+    ) -> OutboxMessage:
+        """Add a notification; it is durable exactly when the surrounding unit commits."""
+        row = OutboxRow(
+            topic=topic,
+            payload=dict(payload),
+            case_id=case_id,
+            created_at=at,
+            available_at=available_at or at,
+            attempts=0,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _record(row)
+
+    async def claim(
+        self, *, now: datetime, lease: timedelta, limit: int = 50
+    ) -> list[OutboxMessage]:
+        """Take up to `limit` due, undelivered messages for delivery, oldest first.
+
+        Claimed rows become due again only after `lease`, so a deliverer that crashes
+        loses nothing. On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets several processes
+        claim at once without ever sharing a row; SQLite has a single writer.
+        """
+        ids = list(
+            await self._session.scalars(
+                select(OutboxRow.id)
+                .where(OutboxRow.delivered_at.is_(None), OutboxRow.available_at <= now)
+                .order_by(OutboxRow.available_at, OutboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not ids:
+            return []
+        rows = await self._session.scalars(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids))
+            .values(available_at=now + lease, attempts=OutboxRow.attempts + 1)
+            .returning(OutboxRow)
+            .execution_options(synchronize_session="fetch")
+        )
+        return sorted((_record(row) for row in rows), key=lambda message: message.id)
+
+    async def mark_delivered(self, message_ids: Collection[int], *, at: datetime) -> int:
+        if not message_ids:
+            return 0
+        result: Any = await self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(list(message_ids)), OutboxRow.delivered_at.is_(None))
+            .values(delivered_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)
+
+    async def retry_later(
+        self,
+        message_id: int,
+        *,
+        now: datetime,
+        error_code: str,
+        base_delay: timedelta = timedelta(seconds=5),
+        max_delay: timedelta = timedelta(hours=1),
+    ) -> OutboxMessage | None:
+        """After a failed delivery: due again after an exponential backoff on the attempts."""
+        if not _ERROR_CODE.fullmatch(error_code):
+            raise ValueError("delivery errors are stored as short codes (a-z, 0-9, _.:-)")
+        attempts = await self._session.scalar(
+            select(OutboxRow.attempts).where(
+                OutboxRow.id == message_id, OutboxRow.delivered_at.is_(None)
+            )
+        )
+        if attempts is None:
+            return None
+        delay = min(max_delay, base_delay * 2 ** max(0, min(attempts - 1, 30)))
+        row = await self._session.scalar(
+            update(OutboxRow)
+            .where(OutboxRow.id == message_id)
+            .values(available_at=now + delay, last_error=error_code)
+            .returning(OutboxRow)
+            .execution_options(synchronize_session="fetch")
+        )
+        return _record(row) if row is not None else None
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        row = await self._session.scalar(select(OutboxRow).where(OutboxRow.id == message_id))
+        return _record(row) if row is not None else None
+
+    async def pending_count(self) -> int:
+        count = await self._session.scalar(
+            select(func.count()).select_from(OutboxRow).where(OutboxRow.delivered_at.is_(None))
+        )
+        return int(count or 0)
+
+    async def delete_delivered(self, *, before: datetime) -> int:
+        result: Any = await self._session.execute(
+            delete(OutboxRow).where(OutboxRow.delivered_at < before)
+        )
+        return int(result.rowcount)

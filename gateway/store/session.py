@@ -1,0 +1,76 @@
+"""The session the repositories share inside one unit of work.
+
+It forwards to SQLAlchemy's `AsyncSession` and turns driver outages into
+`DatabaseUnavailable` at the one place where statements reach the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar, TypeVarTuple, overload
+
+from sqlalchemy import Executable, Result, ScalarResult
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TypedReturnsRows
+
+from gateway.store.outage import outage_as_unavailable
+
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+
+Parameters: TypeAlias = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+
+
+class StoreSession:
+    """One database session, as the repositories of a unit of work see it."""
+
+    def __init__(self, session: AsyncSession, *, dialect: str) -> None:
+        self._session = session
+        self.dialect = dialect
+
+    @property
+    def on_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @overload
+    async def execute(
+        self, statement: TypedReturnsRows[*_Ts], params: Parameters = None
+    ) -> Result[*_Ts]: ...
+
+    @overload
+    async def execute(
+        self, statement: Executable, params: Parameters = None
+    ) -> Result[*tuple[Any, ...]]: ...
+
+    async def execute(
+        self, statement: Executable, params: Parameters = None
+    ) -> Result[*tuple[Any, ...]]:
+        with outage_as_unavailable():
+            return await self._session.execute(statement, params)
+
+    @overload
+    async def scalar(self, statement: TypedReturnsRows[_T]) -> _T | None: ...
+
+    @overload
+    async def scalar(self, statement: Executable) -> Any: ...
+
+    async def scalar(self, statement: Executable) -> Any:
+        with outage_as_unavailable():
+            return await self._session.scalar(statement)
+
+    @overload
+    async def scalars(self, statement: TypedReturnsRows[_T]) -> ScalarResult[_T]: ...
+
+    @overload
+    async def scalars(self, statement: Executable) -> ScalarResult[Any]: ...
+
+    async def scalars(self, statement: Executable) -> ScalarResult[Any]:
+        with outage_as_unavailable():
+            return await self._session.scalars(statement)
+
+    def add(self, row: object) -> None:
+        self._session.add(row)
+
+    async def flush(self) -> None:
+        with outage_as_unavailable():
+            await self._session.flush()
