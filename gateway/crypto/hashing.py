@@ -10,13 +10,15 @@ import hashlib
 import hmac
 
 
-def blake2b(data: bytes, *, size: int, key: bytes = b"") -> bytes:
-    """BLAKE2b with a `size`-byte output (16..64) and an optional key (16..64 bytes)."""
+def blake2b(data: bytes, *, size: int, key: bytes = b"", person: bytes = b"") -> bytes:
+    """BLAKE2b with a `size`-byte output (16..64), an optional key (16..64 bytes) and an optional
+    personalisation (up to 16 bytes; only for server-side keyed hashes that browsers never make).
+    """
     if not 16 <= size <= 64:
         raise ValueError("BLAKE2b output must be 16 to 64 bytes in this protocol")
     if key and not 16 <= len(key) <= 64:
         raise ValueError("a BLAKE2b key must be 16 to 64 bytes")
-    return hashlib.blake2b(data, digest_size=size, key=key).digest()
+    return hashlib.blake2b(data, digest_size=size, key=key, person=person).digest()
 
 
 def blake2b_128(data: bytes) -> bytes:

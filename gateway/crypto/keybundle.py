@@ -21,7 +21,7 @@ from gateway.crypto.encoding import (
     parse_json,
 )
 from gateway.crypto.errors import DecryptionFailed, Malformed
-from gateway.crypto.hashing import equal
+from gateway.crypto.hashing import blake2b, equal
 from gateway.crypto.kdf import SALT_BYTES, V1_PARAMS, KdfParams, argon2id
 from gateway.crypto.keys import Ed25519KeyPair, InvestigatorKeys, X25519KeyPair
 from gateway.crypto.randomness import RandomBytes, system_random
@@ -90,9 +90,7 @@ def auth_key_hash(auth_key: bytes, pepper: bytes) -> bytes:
     _check_pepper(pepper)
     if len(auth_key) != LOGIN_KEY_BYTES:
         raise Malformed(f"an auth key is {LOGIN_KEY_BYTES} bytes")
-    return nacl.bindings.crypto_generichash_blake2b_salt_personal(
-        auth_key, digest_size=32, key=pepper, person=_AUTH_HASH_PERSON
-    )
+    return blake2b(auth_key, size=32, key=pepper, person=_AUTH_HASH_PERSON)
 
 
 def auth_key_matches(auth_key: bytes, stored_hash: bytes, pepper: bytes) -> bool:
@@ -105,9 +103,7 @@ def auth_key_matches(auth_key: bytes, stored_hash: bytes, pepper: bytes) -> bool
 def fake_prelogin_salt(username: str, pepper: bytes) -> bytes:
     """A stable salt for an unknown username, so prelogin does not reveal who has an account."""
     _check_pepper(pepper)
-    return nacl.bindings.crypto_generichash_blake2b_salt_personal(
-        username.encode("utf-8"), digest_size=SALT_BYTES, key=pepper, person=_FAKE_SALT_PERSON
-    )
+    return blake2b(username.encode("utf-8"), size=SALT_BYTES, key=pepper, person=_FAKE_SALT_PERSON)
 
 
 def _check_pepper(pepper: bytes) -> None:
