@@ -205,9 +205,12 @@ def _sqlite_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:
         # A write unit takes the write lock up front: concurrent writers wait for it
         # (busy_timeout) instead of failing with "database is locked" when a read lock
         # cannot be upgraded half-way through a transaction.
+        # query_only makes a read-only unit refuse writes, as PostgreSQL's READ ONLY does.
         if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("PRAGMA query_only=ON")
             connection.exec_driver_sql("BEGIN DEFERRED")
         else:
+            connection.exec_driver_sql("PRAGMA query_only=OFF")
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

@@ -22,20 +22,19 @@ class InboxRepository:
     def __init__(self, session: StoreSession) -> None:
         self._session = session
 
-    async def add(self, case_id: UUID, investigator_ids: Iterable[UUID], *, at: datetime) -> int:
+    async def add(self, case_id: UUID, investigator_ids: Iterable[UUID], *, at: datetime) -> None:
         """Put the case in these inboxes; an investigator who has it already keeps their row."""
         rows = [
             {"investigator_id": investigator_id, "case_id": case_id, "added_at": at}
             for investigator_id in dict.fromkeys(investigator_ids)
         ]
         if not rows:
-            return 0
+            return
         insert = postgresql.insert if self._session.on_postgresql else sqlite.insert
         statement = insert(InboxEntryRow).on_conflict_do_nothing(
             index_elements=["investigator_id", "case_id"]
         )
-        result: Any = await self._session.execute(statement, rows)
-        return int(result.rowcount)
+        await self._session.execute(statement, rows)
 
     async def entry(self, investigator_id: UUID, case_id: UUID) -> InboxItem | None:
         """The investigator's inbox row for the case: None means the case is not theirs."""
