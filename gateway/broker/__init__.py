@@ -47,6 +47,7 @@ def open_broker(
     connect_timeout: float = 2.0,
     max_connections: int = 64,
     subscriber_max_pending: int = 1000,
+    client_name: str | None = "tipline-gateway",
 ) -> Broker:
     """A Redis broker for `redis_url`, or the in-process broker when it is None.
 
@@ -64,4 +65,5 @@ def open_broker(
         connect_timeout=connect_timeout,
         max_connections=max_connections,
         subscriber_max_pending=subscriber_max_pending,
+        client_name=client_name,
     )

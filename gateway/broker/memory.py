@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from gateway.broker.fanout import Fanout, QueueSubscription
 from gateway.broker.interface import (
@@ -89,6 +89,9 @@ class _ExpiringMap(Generic[_T]):
     def clear(self) -> None:
         self._entries.clear()
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 @dataclass(slots=True)
 class _StoredSession:
@@ -123,6 +126,24 @@ class MemoryBroker(Broker):
         self._timers: dict[str, dict[str, tuple[float, bytes]]] = {}
         self._fanout = Fanout()
 
+    def _expiring(self) -> tuple[_ExpiringMap[Any], ...]:
+        return (
+            self._rates,
+            self._tokens,
+            self._remembered,
+            self._counters,
+            self._locks,
+            self._sessions,
+        )
+
+    def entry_count(self) -> int:
+        """How many entries are held, expired ones not yet swept included (memory use)."""
+        return (
+            sum(len(each) for each in self._expiring())
+            + sum(len(digests) for digests in self._owner_sessions.values())
+            + sum(len(jobs) for jobs in self._timers.values())
+        )
+
     def _check_open(self) -> None:
         if self._closed:
             raise BrokerUnavailable("the broker is closed")
@@ -134,14 +155,7 @@ class MemoryBroker(Broker):
             self._sweep()
 
     def _sweep(self) -> None:
-        for expiring in (
-            self._rates,
-            self._tokens,
-            self._remembered,
-            self._counters,
-            self._locks,
-            self._sessions,
-        ):
+        for expiring in self._expiring():
             expiring.sweep()
         for owner_id in list(self._owner_sessions):
             self._prune_owner(owner_id)
@@ -164,14 +178,7 @@ class MemoryBroker(Broker):
             return
         self._closed = True
         self._fanout.end_all()
-        for expiring in (
-            self._rates,
-            self._tokens,
-            self._remembered,
-            self._counters,
-            self._locks,
-            self._sessions,
-        ):
+        for expiring in self._expiring():
             expiring.clear()
         self._owner_sessions.clear()
         self._timers.clear()

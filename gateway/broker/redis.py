@@ -135,11 +135,13 @@ class RedisBroker(Broker):
         max_connections: int = 64,
         subscriber_max_pending: int = 1000,
         pubsub_keepalive: float = 15.0,
+        client_name: str | None = None,
     ) -> RedisBroker:
         """Connect lazily to the Redis at `url` (redis://, rediss:// or unix://).
 
         `socket_timeout` bounds every reply and the wait for a free pooled connection;
         `connect_timeout` bounds opening a connection. Nothing connects until first use.
+        `client_name` names the connections in Redis's CLIENT LIST, for operators.
         """
         check_seconds("socket_timeout", socket_timeout)
         check_seconds("connect_timeout", connect_timeout)
@@ -155,6 +157,7 @@ class RedisBroker(Broker):
             socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
+            client_name=client_name,
         )
         return cls(
             redis.asyncio.Redis.from_pool(pool),

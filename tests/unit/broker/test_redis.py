@@ -1,0 +1,246 @@
+"""What only the Redis broker must do: fail fast in outages, isolate prefixes, keep ids hashed."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import redis.asyncio
+
+from gateway.broker import (
+    BrokerError,
+    BrokerUnavailable,
+    RedisBroker,
+    open_broker,
+)
+from tests.fixtures import services
+from tests.fixtures.broker import RedisProxy
+
+pytestmark = pytest.mark.redis
+
+MakeRedisBroker = Callable[..., RedisBroker]
+
+
+@pytest.fixture
+async def raw_redis() -> AsyncIterator[redis.asyncio.Redis]:
+    """A plain client, to look at what the broker stored."""
+    client = redis.asyncio.Redis.from_url(services.REDIS_URL, socket_timeout=5)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def everything_under(client: redis.asyncio.Redis, prefix: str) -> dict[bytes, bytes]:
+    """Every key under `prefix` with its whole value rendered as bytes."""
+    found: dict[bytes, bytes] = {}
+    async for key in client.scan_iter(match=prefix + "*", count=1000):
+        kind = (await client.type(key)).decode()
+        if kind == "string":
+            value = await client.get(key)
+        elif kind == "hash":
+            value = repr(await client.hgetall(key)).encode()
+        elif kind == "set":
+            value = repr(await client.smembers(key)).encode()
+        elif kind == "zset":
+            value = repr(await client.zrange(key, 0, -1, withscores=True)).encode()
+        else:
+            raise AssertionError(f"unexpected {kind} at {key!r}")
+        found[key] = value
+    return found
+
+
+async def store_one_of_everything(broker: RedisBroker, marker: str) -> None:
+    await broker.throttle(f"rate-{marker}", limit=5, window=30)
+    await broker.put_token(f"token-{marker}", b"v", ttl=30)
+    await broker.remember_once(f"once-{marker}", ttl=30)
+    await broker.increment(f"counter-{marker}", window=30)
+    await broker.acquire_lock(f"lock-{marker}", ttl=30)
+    await broker.create_session(
+        f"session-{marker}", owner_id=f"owner-{marker}", data={}, idle_ttl=30, absolute_ttl=60
+    )
+    await broker.schedule(f"queue-{marker}", "job", due_at=1.0, payload=b"p")
+
+
+# ---------------------------------------------------------------------- outages
+
+
+async def test_an_unreachable_redis_is_reported_as_unavailable_within_a_second() -> None:
+    broker = open_broker("redis://127.0.0.1:1/0", key_prefix="tipline-test:unreachable:")
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable):
+        await broker.ping()
+    with pytest.raises(BrokerUnavailable):
+        await broker.take_token("pow:x")
+    with pytest.raises(BrokerUnavailable):
+        await broker.throttle("login:x", limit=5, window=60)
+    with pytest.raises(BrokerUnavailable):
+        async with broker.subscribe("events"):
+            pass
+    assert time.monotonic() - started < 1.0
+    await broker.close()
+
+
+async def test_a_redis_that_stops_answering_fails_within_the_socket_timeout(
+    redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
+) -> None:
+    proxied = redis_broker_factory(url=redis_proxy.url, socket_timeout=0.3, connect_timeout=0.3)
+    await proxied.put_token("t", b"before", ttl=30)
+    redis_proxy.freeze()
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable):
+        await proxied.take_token("t")
+    with pytest.raises(BrokerUnavailable):
+        async with proxied.subscribe("events"):
+            pass
+    assert time.monotonic() - started < 1.5
+    redis_proxy.thaw()
+    await proxied.ping()  # and it answers again once Redis does
+
+
+async def test_a_lost_subscription_connection_is_reported_not_silently_skipped(
+    redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
+) -> None:
+    direct = redis_broker_factory()
+    proxied = redis_broker_factory(direct.key_prefix, url=redis_proxy.url)
+    async with proxied.subscribe("events") as subscription:
+        await direct.publish("events", b"before")
+        assert (await anext(subscription)).data == b"before"
+        await redis_proxy.cut()
+        with pytest.raises(BrokerUnavailable):
+            async with asyncio.timeout(2):
+                await anext(subscription)
+    await redis_proxy.restore()
+    async with proxied.subscribe("events") as again:
+        await direct.publish("events", b"after")
+        async with asyncio.timeout(2):
+            assert (await anext(again)).data == b"after"
+
+
+async def test_a_silently_dead_subscription_connection_is_noticed_by_its_keepalive(
+    redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
+) -> None:
+    proxied = redis_broker_factory(url=redis_proxy.url, socket_timeout=0.3, pubsub_keepalive=0.2)
+    async with proxied.subscribe("events") as subscription:
+        redis_proxy.freeze()
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable):
+            async with asyncio.timeout(3):
+                await anext(subscription)
+        assert time.monotonic() - started < 1.5
+    redis_proxy.thaw()
+
+
+async def test_a_command_redis_refuses_surfaces_as_a_broker_error_not_a_redis_one(
+    redis_broker_factory: MakeRedisBroker, raw_redis: redis.asyncio.Redis
+) -> None:
+    broker = redis_broker_factory()
+    await raw_redis.set(broker.key_prefix + "rate:login:x", b"not a sorted set")
+    with pytest.raises(BrokerError) as caught:
+        await broker.throttle("login:x", limit=5, window=60)
+    assert not isinstance(caught.value, BrokerUnavailable)
+    assert type(caught.value).__module__.startswith("gateway.")
+
+
+# ---------------------------------------------------------------------- key layout
+
+
+async def test_two_gateways_with_different_prefixes_share_nothing(
+    redis_broker_factory: MakeRedisBroker,
+) -> None:
+    one, two = redis_broker_factory(), redis_broker_factory()
+    await one.put_token("t", b"one", ttl=30)
+    assert await two.take_token("t") is None
+    assert await one.remember_once("pow", ttl=30)
+    assert await two.remember_once("pow", ttl=30)
+    assert (await one.throttle("k", limit=1, window=30)).allowed
+    assert (await two.throttle("k", limit=1, window=30)).allowed
+    assert await one.acquire_lock("purge", ttl=30) is not None
+    assert await two.acquire_lock("purge", ttl=30) is not None
+    await one.create_session("sid", owner_id="o", data={}, idle_ttl=30, absolute_ttl=30)
+    assert await two.get_session("sid") is None
+    assert await two.delete_owner_sessions("o") == 0
+    assert await one.get_session("sid") is not None
+    await one.schedule("q", "job", due_at=1.0, payload=b"p")
+    assert await two.claim_due("q", now=2.0) == []
+    await two.put_token("case:1:x", b"two", ttl=30)
+    await one.put_token("case:1:x", b"one", ttl=30)
+    assert await one.delete_prefix("case:") == 1
+    assert await two.take_token("case:1:x") == b"two"
+    async with one.subscribe("events") as heard_by_one:
+        await two.publish("events", b"for two's subscribers only")
+        await one.publish("events", b"for one")
+        async with asyncio.timeout(2):
+            assert (await anext(heard_by_one)).data == b"for one"
+
+
+async def test_every_key_carries_the_prefix_and_all_but_timer_queues_expire(
+    redis_broker_factory: MakeRedisBroker, raw_redis: redis.asyncio.Redis
+) -> None:
+    broker = redis_broker_factory()
+    marker = uuid.uuid4().hex
+    await store_one_of_everything(broker, marker)
+    anywhere = [key async for key in raw_redis.scan_iter(match=f"*{marker}*", count=1000)]
+    assert anywhere
+    assert all(key.decode().startswith(broker.key_prefix) for key in anywhere)
+    stored = await everything_under(raw_redis, broker.key_prefix)
+    namespaces = {key.decode().removeprefix(broker.key_prefix).split(":")[0] for key in stored}
+    assert namespaces == {
+        "rate",
+        "token",
+        "once",
+        "counter",
+        "lock",
+        "session",
+        "owner-sessions",
+        "timers",
+        "timer-payloads",
+    }
+    for key in stored:
+        ttl_ms = await raw_redis.pttl(key)
+        if key.decode().removeprefix(broker.key_prefix).startswith("timer"):
+            assert ttl_ms == -1, key  # jobs stay until claimed or cancelled
+        else:
+            assert 0 < ttl_ms <= 60_000, key
+
+
+async def test_a_session_id_never_reaches_redis_in_the_clear(
+    redis_broker_factory: MakeRedisBroker, raw_redis: redis.asyncio.Redis
+) -> None:
+    broker = redis_broker_factory()
+    session_id = "bearer-" + uuid.uuid4().hex
+    await broker.create_session(
+        session_id, owner_id="inv-9", data={"role": "triage"}, idle_ttl=30, absolute_ttl=60
+    )
+    stored = await everything_under(raw_redis, broker.key_prefix)
+    everything = b" ".join(list(stored) + list(stored.values()))
+    assert session_id.encode() not in everything
+    assert hashlib.sha256(session_id.encode()).hexdigest().encode() in everything
+
+
+async def test_a_process_holds_one_redis_subscription_however_many_subscribers(
+    redis_broker_factory: MakeRedisBroker, raw_redis: redis.asyncio.Redis
+) -> None:
+    broker = redis_broker_factory()
+    wire = broker.key_prefix + "channel:events"
+
+    async def subscribers() -> int:
+        counts = dict(await raw_redis.pubsub_numsub(wire))
+        return int(counts[wire.encode()])
+
+    async with broker.subscribe("events"), broker.subscribe("events"):
+        assert await subscribers() == 1
+    for _ in range(20):  # the UNSUBSCRIBE reply is read by the connection's reader
+        if await subscribers() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await subscribers() == 0
+
+
+async def test_a_redis_broker_needs_a_key_prefix() -> None:
+    with pytest.raises(ValueError, match="key_prefix"):
+        open_broker(services.REDIS_URL, key_prefix="")
