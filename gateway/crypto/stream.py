@@ -141,28 +141,26 @@ class StreamDecryptor:
                 self._state, bytes(self._buffer[:HEADER_BYTES]), self._key
             )
             del self._buffer[:HEADER_BYTES]
-        while len(self._buffer) >= RECORD_BYTES and not self._final_seen:
-            record = bytes(self._buffer[:RECORD_BYTES])
-            del self._buffer[:RECORD_BYTES]
+        while not self._final_seen and len(self._buffer) >= self._next_record_bytes():
+            size = self._next_record_bytes()
+            record = bytes(self._buffer[:size])
+            del self._buffer[:size]
             pieces.extend(self._open(record))
         if self._final_seen and self._buffer:
             raise BadStream("there is data after the final chunk", reason="extra_data")
         return pieces
 
-    def finish(self) -> list[bytes]:
-        """The last content piece; raises unless the stream ended exactly at its FINAL chunk."""
-        if self._state is None:
-            raise BadStream("the stream ends inside its header", reason="truncated")
-        pieces: list[bytes] = []
+    def finish(self) -> None:
+        """Raise unless the stream ended exactly after its FINAL chunk."""
         if not self._final_seen:
-            if len(self._buffer) < OVERHEAD_BYTES:
-                raise BadStream("the stream ends without its final chunk", reason="truncated")
-            record = bytes(self._buffer)
-            self._buffer.clear()
-            pieces = self._open(record)
-            if not self._final_seen:
-                raise BadStream("the stream ends without its final chunk", reason="truncated")
-        return pieces
+            raise BadStream("the stream ends before its final chunk", reason="truncated")
+
+    def _next_record_bytes(self) -> int:
+        # The first chunk reveals the padded length, so every later record's size is known:
+        # framing needs no length fields, and a cut or an extension shows up as exactly that.
+        if self._total is None:
+            return RECORD_BYTES
+        return min(CHUNK_BYTES, self._total - self._offset) + OVERHEAD_BYTES
 
     def _open(self, record: bytes) -> list[bytes]:
         assert self._state is not None
@@ -218,7 +216,7 @@ def decrypt_stream(key: bytes, ciphertext: Iterable[bytes]) -> Iterator[bytes]:
     decryptor = StreamDecryptor(key)
     for piece in ciphertext:
         yield from decryptor.update(piece)
-    yield from decryptor.finish()
+    decryptor.finish()
 
 
 def open_attachment(ref: AttachmentRef, ciphertext: Iterable[bytes]) -> Iterator[bytes]:
@@ -226,7 +224,7 @@ def open_attachment(ref: AttachmentRef, ciphertext: Iterable[bytes]) -> Iterator
     decryptor = StreamDecryptor(ref.key)
     for piece in ciphertext:
         yield from decryptor.update(piece)
-    yield from decryptor.finish()
+    decryptor.finish()
     _check_against_ref(decryptor, ref)
 
 
@@ -247,8 +245,7 @@ async def adecrypt_stream(key: bytes, ciphertext: AsyncIterable[bytes]) -> Async
     async for piece in ciphertext:
         for content in decryptor.update(piece):
             yield content
-    for content in decryptor.finish():
-        yield content
+    decryptor.finish()
 
 
 async def aopen_attachment(
@@ -258,8 +255,7 @@ async def aopen_attachment(
     async for piece in ciphertext:
         for content in decryptor.update(piece):
             yield content
-    for content in decryptor.finish():
-        yield content
+    decryptor.finish()
     _check_against_ref(decryptor, ref)
 
 
