@@ -18,6 +18,7 @@ from gateway.broker import (
     DueJob,
     Lease,
     Message,
+    Subscription,
     SubscriptionOverflow,
 )
 from tests.fixtures.broker import BrokerFactory
@@ -29,15 +30,15 @@ ARRIVES_WITHIN = 2.0
 QUIET_FOR = 0.2
 
 
-async def next_message(subscription: object) -> Message:
+async def next_message(subscription: Subscription) -> Message:
     async with asyncio.timeout(ARRIVES_WITHIN):
-        return await anext(subscription)  # type: ignore[call-overload]
+        return await anext(subscription)
 
 
-async def assert_nothing_arrives(subscription: object) -> None:
+async def assert_nothing_arrives(subscription: Subscription) -> None:
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(QUIET_FOR):
-            await anext(subscription)  # type: ignore[call-overload]
+            await anext(subscription)
 
 
 # ---------------------------------------------------------------------- lifecycle

@@ -39,9 +39,12 @@ async def everything_under(client: redis.asyncio.Redis, prefix: str) -> dict[byt
     """Every key under `prefix` with its whole value rendered as bytes."""
     found: dict[bytes, bytes] = {}
     async for key in client.scan_iter(match=prefix + "*", count=1000):
-        kind = (await client.type(key)).decode()
+        kind_reply = await client.type(key)
+        kind = kind_reply.decode() if isinstance(kind_reply, bytes) else kind_reply
+        value: bytes
         if kind == "string":
-            value = await client.get(key)
+            raw = await client.get(key)
+            value = raw.encode() if isinstance(raw, str) else raw or b""
         elif kind == "hash":
             value = repr(await client.hgetall(key)).encode()
         elif kind == "set":
@@ -133,6 +136,30 @@ async def test_a_silently_dead_subscription_connection_is_noticed_by_its_keepali
                 await anext(subscription)
         assert time.monotonic() - started < 1.5
     redis_proxy.thaw()
+
+
+async def test_an_idle_but_healthy_subscription_is_kept_alive_by_its_keepalive(
+    redis_broker_factory: MakeRedisBroker,
+) -> None:
+    broker = redis_broker_factory(socket_timeout=0.3, pubsub_keepalive=0.2)
+    async with broker.subscribe("events") as subscription:
+        await asyncio.sleep(1.0)  # several keepalive rounds with nothing published
+        await broker.publish("events", b"still here")
+        async with asyncio.timeout(2):
+            assert (await anext(subscription)).data == b"still here"
+
+
+async def test_a_subscription_is_active_when_subscribe_returns_even_over_a_slow_link(
+    redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
+) -> None:
+    direct = redis_broker_factory()
+    slow = redis_broker_factory(direct.key_prefix, url=redis_proxy.url)
+    await slow.ping()  # connect before the link slows down
+    redis_proxy.latency = 0.15
+    async with slow.subscribe("events") as subscription:
+        await direct.publish("events", b"published right after subscribing")
+        async with asyncio.timeout(2):
+            assert (await anext(subscription)).data == b"published right after subscribing"
 
 
 async def test_a_command_redis_refuses_surfaces_as_a_broker_error_not_a_redis_one(
