@@ -338,6 +338,18 @@ class Directory:
         )
         return VettedSet(at=now, members=members)
 
+    def extends(self, seq: int, head: bytes) -> bool:
+        """True when entry `seq` of this chain hashes to `head` (seq 0: the genesis value).
+
+        A client that remembers the last (seq, head) it verified refuses a directory for which
+        this is false: the server rolled the chain back (hiding a revocation) or forked it.
+        """
+        if seq == 0:
+            return equal(head, GENESIS_PREV)
+        if not FIRST_SEQ <= seq <= len(self.entries):
+            return False
+        return equal(entry_hash(self.entries[seq - 1].entry_bytes), head)
+
     def is_revoked(self, public_key: bytes) -> bool:
         return public_key in self.revoked_keys
 

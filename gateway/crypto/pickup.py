@@ -138,6 +138,8 @@ def normalise(text: str) -> str:
                 reason="not_a_digit",
             )
         digits.append(chr(0x30 + value))
+    if not digits:
+        raise BadPickupCode("please enter your pickup code", reason="empty")
     if len(digits) < CODE_DIGITS:
         raise BadPickupCode(
             f"the code has {len(digits)} digits, a pickup code has {CODE_DIGITS}: "
