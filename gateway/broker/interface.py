@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gateway.logs import log_event
 
-_log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class BrokerError(Exception):
@@ -255,7 +255,7 @@ class Broker(ABC):
                 except BrokerUnavailable:
                     # The lease expires on its own after its ttl; raising here would hide
                     # whatever the block itself raised.
-                    log_event(_log, "broker_lock_release_failed", logging.WARNING, lock=name)
+                    log_event(logger, "broker_lock_release_failed", logging.WARNING, lock=name)
 
     # ------------------------------------------------------------------ retention
 

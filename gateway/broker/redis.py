@@ -49,7 +49,7 @@ from gateway.broker.keys import (
 )
 from gateway.logs import log_event
 
-_log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # Failures that mean "Redis cannot serve us right now", as opposed to a bug in a command.
 # ReadOnly and MasterDown happen during a Sentinel failover; OutOfMemory when Redis is
@@ -471,9 +471,11 @@ class _PubSubLine:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._fanout = Fanout()
-        self._confirmations: dict[bytes, asyncio.Future[None]] = {}
-        # Serialises SUBSCRIBE/UNSUBSCRIBE bookkeeping; delivery never waits for it.
+        # Serialises SUBSCRIBE/UNSUBSCRIBE bookkeeping, so at most one join awaits its
+        # confirmation at a time; delivery never waits for the lock.
         self._lock = asyncio.Lock()
+        self._unconfirmed: set[bytes] = set()
+        self._confirmed: asyncio.Future[None] | None = None
 
     def _wire(self, channel: str) -> bytes:
         return (self._channel_prefix + channel).encode()
@@ -484,15 +486,15 @@ class _PubSubLine:
             fresh = self._fanout.add(subscription)
             if not fresh:
                 return subscription
-            loop = asyncio.get_running_loop()
-            waiting = {self._wire(channel): loop.create_future() for channel in fresh}
-            self._confirmations.update(waiting)
+            wires = [self._wire(channel) for channel in fresh]
+            confirmed = self._confirmed = asyncio.get_running_loop().create_future()
+            self._unconfirmed = set(wires)
             try:
                 pubsub = await self._connected()
                 with _translated_errors():
-                    await pubsub.subscribe(*waiting)
+                    await pubsub.subscribe(*wires)
                 async with asyncio.timeout(self._reply_timeout):
-                    await asyncio.gather(*waiting.values())
+                    await confirmed
             except BaseException as exc:
                 self._fanout.remove(subscription)
                 subscription.discard()
@@ -502,8 +504,8 @@ class _PubSubLine:
                     raise BrokerUnavailable("Redis did not confirm a subscription in time") from exc
                 raise
             finally:
-                for wire in waiting:
-                    self._confirmations.pop(wire, None)
+                self._confirmed = None
+                self._unconfirmed = set()
         return subscription
 
     async def leave(self, subscription: QueueSubscription) -> None:
@@ -561,7 +563,11 @@ class _PubSubLine:
                         await pubsub.ping()
                     ping_sent = now
         except BrokerError as exc:
-            log_event(_log, "broker_pubsub_lost", logging.WARNING, error=type(exc).__name__)
+            log_event(logger, "broker_pubsub_lost", logging.WARNING, error=type(exc).__name__)
+            await self._break(exc, pubsub)
+        except Exception as exc:
+            # A bug here must not leave subscribers waiting forever on a dead reader.
+            logger.exception("broker_pubsub_reader_failed")
             await self._break(exc, pubsub)
 
     def _dispatch(self, message: Mapping[str, Any]) -> None:
@@ -573,9 +579,9 @@ class _PubSubLine:
             name = channel.decode(errors="replace").removeprefix(self._channel_prefix)
             self._fanout.deliver(name, bytes(message["data"]))
         elif kind == "subscribe":
-            confirmation = self._confirmations.get(channel)
-            if confirmation is not None and not confirmation.done():
-                confirmation.set_result(None)
+            self._unconfirmed.discard(channel)
+            if not self._unconfirmed and self._confirmed is not None and not self._confirmed.done():
+                self._confirmed.set_result(None)
 
     async def _break(self, cause: BaseException, pubsub: PubSub | None = None) -> None:
         """Tear down the connection and end every subscription with `BrokerUnavailable`."""
@@ -591,9 +597,8 @@ class _PubSubLine:
             error.__cause__ = cause
             return error
 
-        for confirmation in self._confirmations.values():
-            if not confirmation.done():
-                confirmation.set_exception(lost())
+        if self._confirmed is not None and not self._confirmed.done():
+            self._confirmed.set_exception(lost())
         self._fanout.end_all(lost)
         await self._shut(current, reader)
 
@@ -609,5 +614,7 @@ class _PubSubLine:
     async def close(self) -> None:
         current, self._pubsub = self._pubsub, None
         reader, self._reader = self._reader, None
+        if self._confirmed is not None and not self._confirmed.done():
+            self._confirmed.set_exception(BrokerUnavailable("the broker is closed"))
         self._fanout.end_all()
         await self._shut(current, reader)
