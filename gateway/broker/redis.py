@@ -498,6 +498,9 @@ class _PubSubLine:
             except BaseException as exc:
                 self._fanout.remove(subscription)
                 subscription.discard()
+                self._confirmed = None
+                if not confirmed.cancel() and not confirmed.cancelled():
+                    confirmed.exception()  # retrieved: it is `exc` or superseded by it
                 if not isinstance(exc, asyncio.CancelledError):
                     await self._break(exc)
                 if isinstance(exc, TimeoutError):
