@@ -22,6 +22,7 @@ import redis.exceptions
 from redis.asyncio.client import PubSub
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from gateway.broker import scripts
@@ -158,6 +159,10 @@ class RedisBroker(Broker):
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
             client_name=client_name,
+            # Maintenance notifications ("auto" by default) relax socket timeouts to 10 s
+            # during a server's maintenance and skip the pool's check for connections
+            # the server closed; we want fast failure and that check.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
         return cls(
             redis.asyncio.Redis.from_pool(pool),

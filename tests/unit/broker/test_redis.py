@@ -105,6 +105,21 @@ async def test_a_redis_that_stops_answering_fails_within_the_socket_timeout(
     await proxied.ping()  # and it answers again once Redis does
 
 
+async def test_after_an_outage_the_broker_answers_again_without_a_restart(
+    redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
+) -> None:
+    proxied = redis_broker_factory(url=redis_proxy.url, socket_timeout=0.5, connect_timeout=0.5)
+    await asyncio.gather(*(proxied.ping() for _ in range(4)))  # several pooled connections
+    await redis_proxy.cut()
+    with pytest.raises(BrokerUnavailable):
+        await proxied.ping()
+    await redis_proxy.restore()
+    await asyncio.sleep(0.1)  # an outage lasts longer than the kernel takes to report it
+    # Every pooled connection died with the outage; none of them may surface as an error.
+    await asyncio.gather(*(proxied.put_token(f"t{n}", b"v", ttl=30) for n in range(8)))
+    assert await proxied.take_token("t7") == b"v"
+
+
 async def test_a_lost_subscription_connection_is_reported_not_silently_skipped(
     redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
 ) -> None:
