@@ -156,9 +156,11 @@ async def test_a_silently_dead_subscription_connection_is_noticed_by_its_keepali
 async def test_an_idle_but_healthy_subscription_is_kept_alive_by_its_keepalive(
     redis_broker_factory: MakeRedisBroker,
 ) -> None:
-    broker = redis_broker_factory(socket_timeout=0.3, pubsub_keepalive=0.2)
+    broker = redis_broker_factory(socket_timeout=0.5, pubsub_keepalive=0.2)
     async with broker.subscribe("events") as subscription:
-        await asyncio.sleep(1.0)  # several keepalive rounds with nothing published
+        # Several keepalive rounds with nothing published: without answered pings the
+        # line would be declared dead after about 0.2 + 0.5 s.
+        await asyncio.sleep(1.2)
         await broker.publish("events", b"still here")
         async with asyncio.timeout(2):
             assert (await anext(subscription)).data == b"still here"
