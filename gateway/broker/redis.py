@@ -149,13 +149,14 @@ class RedisBroker(Broker):
         check_limit("max_connections", max_connections)
         # A bounded, blocking pool: a flood of requests waits for a connection (up to
         # the socket timeout) instead of opening thousands against Redis's maxclients.
+        # TCP keepalive lets the kernel notice a peer that vanished; unix sockets have none.
+        tcp_only = {} if url.startswith("unix:") else {"socket_keepalive": True}
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
             timeout=socket_timeout,
             socket_timeout=socket_timeout,
             socket_connect_timeout=connect_timeout,
-            socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
             client_name=client_name,
@@ -163,6 +164,7 @@ class RedisBroker(Broker):
             # during a server's maintenance and skip the pool's check for connections
             # the server closed; we want fast failure and that check.
             maint_notifications_config=MaintNotificationsConfig(enabled=False),
+            **tcp_only,
         )
         return cls(
             redis.asyncio.Redis.from_pool(pool),

@@ -72,8 +72,11 @@ async def store_one_of_everything(broker: RedisBroker, marker: str) -> None:
 # ---------------------------------------------------------------------- outages
 
 
-async def test_an_unreachable_redis_is_reported_as_unavailable_within_a_second() -> None:
-    broker = open_broker("redis://127.0.0.1:1/0", key_prefix="tipline-test:unreachable:")
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:1/0", "rediss://127.0.0.1:1/0", "unix:///nonexistent/redis.sock"]
+)
+async def test_an_unreachable_redis_is_reported_as_unavailable_within_a_second(url: str) -> None:
+    broker = open_broker(url, key_prefix="tipline-test:unreachable:")
     started = time.monotonic()
     with pytest.raises(BrokerUnavailable):
         await broker.ping()
