@@ -115,7 +115,11 @@ class MessageContent:
             raise Malformed(f"unknown message kind; expected one of {', '.join(sorted(KINDS))}")
         if not isinstance(self.body, str):
             raise Malformed("message body must be text")
-        if not 0 <= self.created <= 2**53 - 1:
+        if (
+            not isinstance(self.created, int)
+            or isinstance(self.created, bool)
+            or not 0 <= self.created <= 2**53 - 1
+        ):
             raise Malformed("created must be Unix seconds")
         if len(self.fields) > MAX_FIELDS:
             raise Malformed(f"a message has at most {MAX_FIELDS} fields")
