@@ -18,9 +18,9 @@ from gateway.broker import (
     open_broker,
 )
 from tests.fixtures import services
-from tests.fixtures.broker import RedisProxy
+from tests.fixtures.broker import RedisProxy, redis_only
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, redis_only]
 
 MakeRedisBroker = Callable[..., RedisBroker]
 
