@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.database",
     "tests.fixtures.broker",
+    "tests.fixtures.organisation",
     "tests.fixtures.app",
 ]

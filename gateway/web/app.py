@@ -8,12 +8,21 @@ from functools import partial
 
 from aiohttp import web
 
+from gateway.blobs import FolderBlobStore
 from gateway.broker import open_broker
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
+from gateway.crypto.encoding import b64decode
+from gateway.crypto.errors import CryptoError
+from gateway.crypto.keys import PUBLIC_KEY_BYTES
+from gateway.domain.clock import SystemClock
+from gateway.domain.directory import DirectoryBook
+from gateway.domain.hotline import Hotline, Limits
+from gateway.domain.keys import derive_subkey
+from gateway.domain.proof_of_work import ProofOfWorkGate
 from gateway.store import Database, migrate
-from gateway.web import health
+from gateway.web import health, public
 from gateway.web.errors import error_middleware
-from gateway.web.keys import BROKER, DATABASE, METRICS, SETTINGS
+from gateway.web.keys import BROKER, DATABASE, HOTLINE, METRICS, SETTINGS
 from gateway.web.metrics import Metrics, metrics_middleware
 from gateway.web.openapi import Endpoint, build_document, register
 from gateway.web.security import apply_security_headers
@@ -24,7 +33,7 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def all_endpoints() -> tuple[Endpoint, ...]:
-    return (*health.ENDPOINTS,)
+    return (*health.ENDPOINTS, *public.ENDPOINTS)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -55,15 +64,54 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         await broker.close()
 
 
-async def _blob_folder(app: web.Application) -> AsyncIterator[None]:
-    app[SETTINGS].blob_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+async def _hotline(app: web.Application) -> AsyncIterator[None]:
+    """The domain's dependencies, built once the database and the broker are open."""
+    settings = app[SETTINGS]
+    settings.blob_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    clock = SystemClock()
+    pepper = settings.server_pepper.reveal()
+    app[HOTLINE] = Hotline(
+        database=app[DATABASE],
+        broker=app[BROKER],
+        blobs=FolderBlobStore(settings.blob_dir),
+        clock=clock,
+        directory=DirectoryBook(app[DATABASE], organisation_key(settings), clock),
+        proof_of_work=ProofOfWorkGate(
+            app[BROKER],
+            key=derive_subkey(pepper, "proof-of-work"),
+            difficulty=settings.pow_difficulty,
+            clock=clock,
+        ),
+        pepper=pepper,
+        limits=Limits(
+            max_body_bytes=settings.max_body_bytes,
+            max_attachment_bytes=settings.max_attachment_bytes,
+        ),
+    )
     yield
+
+
+def organisation_key(settings: Settings) -> bytes | None:
+    """The pinned organisation key, or None while the hotline has none configured."""
+    if settings.org_public_key is None:
+        return None
+    try:
+        key = b64decode(settings.org_public_key, what="organisation public key")
+    except CryptoError:
+        key = b""
+    if len(key) != PUBLIC_KEY_BYTES:
+        raise ConfigError(
+            "TIPLINE_ORG_PUBLIC_KEY ([organisation] public_key): must be the 32-byte Ed25519 "
+            "public key in unpadded base64url, as `tipline admin init-org` prints it"
+        )
+    return key
 
 
 def create_app(
     settings: Settings, *, extra_cleanup: Iterable[CleanupContext] = ()
 ) -> web.Application:
     """Build the gateway. Resources open in order on start-up and close in reverse."""
+    organisation_key(settings)  # refuse a malformed key before anything starts
     metrics = Metrics()
     app = web.Application(
         middlewares=[metrics_middleware(metrics), error_middleware],
@@ -71,7 +119,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
-    app.cleanup_ctx.extend((_database, _broker, _blob_folder, *extra_cleanup))
+    app.cleanup_ctx.extend((_database, _broker, _hotline, *extra_cleanup))
     endpoints = all_endpoints()
     register(app, endpoints)
     app[health.OPENAPI_DOCUMENT] = build_document(endpoints)

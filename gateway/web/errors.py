@@ -15,6 +15,7 @@ from typing import Final
 from aiohttp import web
 
 from gateway.broker import BrokerUnavailable
+from gateway.crypto.errors import CryptoError
 from gateway.domain.errors import GatewayError, ServiceUnavailable
 from gateway.store import DatabaseUnavailable
 
@@ -44,6 +45,19 @@ _HTTP_MESSAGES: Final = {
 }
 
 
+# Protocol refusals from gateway.crypto keep their own stable code; this sets the status.
+_CRYPTO_STATUS: Final = {
+    "too_large": 413,
+    "bad_signature": 422,
+    "bad_directory": 422,
+    "not_a_recipient": 422,
+    "decryption_failed": 422,
+    "bad_stream": 422,
+    "bad_proof_of_work": 403,
+    "weak_kdf_parameters": 422,
+}
+
+
 def error_response(
     status: int, code: str, message: str, retry_after: float | None = None
 ) -> web.Response:
@@ -65,6 +79,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.detail:
             logger.info("request_refused", extra={"code": error.code, "detail": error.detail})
         return _from_gateway_error(error)
+    except CryptoError as refusal:
+        status = _CRYPTO_STATUS.get(refusal.code, 400)
+        return error_response(status, refusal.code, refusal.message)
     except (DatabaseUnavailable, BrokerUnavailable) as outage:
         logger.warning("dependency_unavailable", extra={"dependency": type(outage).__name__})
         return _from_gateway_error(ServiceUnavailable(retry_after=OUTAGE_RETRY_AFTER_SECONDS))

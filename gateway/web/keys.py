@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.broker import Broker
 from gateway.config import Settings
+from gateway.domain.hotline import Hotline
 from gateway.store import Database
 from gateway.web.metrics import Metrics
 
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 BROKER = web.AppKey("broker", Broker)
 METRICS = web.AppKey("metrics", Metrics)
+HOTLINE = web.AppKey("hotline", Hotline)

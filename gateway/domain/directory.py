@@ -1,0 +1,125 @@
+"""The signed directory as the server keeps it: verified whenever it is loaded, extended one
+signed entry at a time, and the source of the vetted set every other rule consults.
+
+The server trusts nothing it stored: the chain is re-verified against the pinned
+organisation key whenever another process (or a restore) changed it, so a row edited in
+the database cannot vet anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from gateway.crypto.directory import Directory, SignedEntry, VettedSet, verify_directory
+from gateway.crypto.directory import DirectoryEntry as SignedDirectoryEntry
+from gateway.crypto.directory import entry_hash as hash_entry
+from gateway.crypto.errors import CryptoError
+from gateway.domain.clock import Clock, unix_seconds
+from gateway.domain.errors import Conflict, InvalidInput, ServiceUnavailable
+from gateway.store import Database, DirectorySequenceRefused, Transaction
+from gateway.store.records import DirectoryEntry as StoredEntry
+from gateway.store.records import DirectoryEntryKind
+
+logger = logging.getLogger("gateway.domain.directory")
+
+# Extra writes that must commit together with a new entry (account status, inbox, audit).
+EntryHook = Callable[[Transaction, SignedDirectoryEntry], Awaitable[None]]
+
+
+class OrganisationNotConfigured(ServiceUnavailable):
+    code = "organisation_not_configured"
+    default_message = "This hotline has no organisation key configured yet."
+
+
+class DirectoryCorrupt(ServiceUnavailable):
+    code = "directory_corrupt"
+    default_message = "The stored directory does not verify; the operators have been alerted."
+
+
+class DirectoryBook:
+    def __init__(self, database: Database, org_public_key: bytes | None, clock: Clock) -> None:
+        self._database = database
+        self._org_public_key = org_public_key
+        self._clock = clock
+        self._cached: Directory | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def org_public_key(self) -> bytes:
+        if self._org_public_key is None:
+            raise OrganisationNotConfigured
+        return self._org_public_key
+
+    async def current(self) -> Directory:
+        """The verified directory; reloaded only when the stored chain's head moved."""
+        org_public_key = self.org_public_key
+        async with self._database.transaction(read_only=True) as tx:
+            tail = await tx.directory.tail()
+            cached = self._cached
+            if cached is not None and _is_at(cached, tail):
+                return cached
+            stored = await tx.directory.list_all()
+        try:
+            directory = verify_directory(
+                org_public_key,
+                [
+                    SignedEntry(
+                        entry_bytes=row.entry_bytes,
+                        entry=SignedDirectoryEntry.decode(row.entry_bytes),
+                        signature=row.signature,
+                    )
+                    for row in stored
+                ],
+            )
+        except CryptoError as error:
+            logger.error("directory_does_not_verify", extra={"code": error.code})
+            raise DirectoryCorrupt from error
+        self._cached = directory
+        return directory
+
+    async def vetted(self) -> VettedSet:
+        return (await self.current()).vetted(unix_seconds(self._clock.now()))
+
+    async def append(self, signed: SignedEntry, *, hook: EntryHook | None = None) -> Directory:
+        """Verify one signed entry against the chain and store it (with `hook`'s writes)."""
+        async with self._lock:
+            directory = await self.current()
+            extended = directory.extend(signed)  # BadDirectory names what is wrong
+            entry = signed.entry
+            try:
+                investigator_id = uuid.UUID(entry.investigator_id)
+            except ValueError:
+                raise InvalidInput(
+                    "investigator_id must be the investigator's account id (a UUID)"
+                ) from None
+            try:
+                async with self._database.transaction() as tx:
+                    await tx.directory.append(
+                        seq=entry.seq,
+                        entry_bytes=signed.entry_bytes,
+                        signature=signed.signature,
+                        entry_hash=hash_entry(signed.entry_bytes),
+                        kind=DirectoryEntryKind(entry.kind),
+                        investigator_id=investigator_id,
+                        at=self._clock.now(),
+                    )
+                    if hook is not None:
+                        await hook(tx, entry)
+            except DirectorySequenceRefused:
+                self._cached = None
+                raise Conflict(
+                    "Another directory entry was recorded first; fetch the directory and sign "
+                    "the entry again."
+                ) from None
+            self._cached = extended
+            return extended
+
+
+def _is_at(directory: Directory, tail: StoredEntry | None) -> bool:
+    """Whether a verified directory is exactly the stored chain whose last entry is `tail`."""
+    if tail is None:
+        return not directory.entries
+    return directory.next_seq - 1 == tail.seq and tail.entry_hash == directory.head

@@ -1,0 +1,31 @@
+"""Everything the domain's rules need, bundled once by the app factory and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.blobs import BlobStore
+from gateway.broker import Broker
+from gateway.domain.clock import Clock
+from gateway.domain.directory import DirectoryBook
+from gateway.domain.proof_of_work import ProofOfWorkGate
+from gateway.store import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int
+    max_attachment_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hotline:
+    database: Database
+    broker: Broker
+    blobs: BlobStore
+    clock: Clock
+    directory: DirectoryBook
+    proof_of_work: ProofOfWorkGate
+    # Keys the stored locator and login hashes: a stolen database alone cannot be matched.
+    pepper: bytes
+    limits: Limits

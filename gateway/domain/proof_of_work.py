@@ -1,0 +1,49 @@
+"""The proof-of-work gate in front of anonymous writes and locator look-ups.
+
+A challenge is stateless (MAC'd by the server); spending it is not: its id is remembered
+in the broker until it expires, so one solution buys exactly one request. When the broker
+is down the gate fails closed (503): accepting unspendable proofs would let one solution
+be replayed without limit.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from gateway.broker import Broker
+from gateway.crypto.encoding import JsonValue, b64encode
+from gateway.crypto.errors import BadProofOfWork
+from gateway.crypto.pow import PowChallenge, issue_challenge, verify_solution
+from gateway.domain.clock import Clock, unix_seconds
+
+CHALLENGE_TTL_SECONDS: Final = 300
+SPENT_KEY_PREFIX: Final = "pow:spent:"
+
+
+class ProofOfWorkGate:
+    def __init__(self, broker: Broker, *, key: bytes, difficulty: int, clock: Clock) -> None:
+        self._broker = broker
+        self._key = key
+        self._clock = clock
+        self.difficulty = difficulty
+
+    def challenge(self, purpose: str) -> PowChallenge:
+        return issue_challenge(
+            self._key,
+            purpose=purpose,
+            difficulty=self.difficulty,
+            now=unix_seconds(self._clock.now()),
+            ttl=CHALLENGE_TTL_SECONDS,
+        )
+
+    async def redeem(self, proof: JsonValue, *, purpose: str) -> None:
+        """Accept a solved challenge once; raise `BadProofOfWork` otherwise."""
+        now = unix_seconds(self._clock.now())
+        challenge = verify_solution(
+            proof, key=self._key, purpose=purpose, now=now, min_difficulty=self.difficulty
+        )
+        first_use = await self._broker.remember_once(
+            SPENT_KEY_PREFIX + b64encode(challenge.id), ttl=max(1, challenge.expires - now)
+        )
+        if not first_use:
+            raise BadProofOfWork("this challenge has been used already", reason="spent")
