@@ -1,0 +1,72 @@
+"""Who a message must be wrapped for, and the check that it is wrapped for nobody else.
+
+PROTOCOL.md: a new tip goes to every vetted `triage` investigator, the `recovery` key if
+the directory has one, and the reporter's own key. Every later message on a case goes to
+every vetted investigator on the case, the `recovery` key, and the reporter. A message
+wrapped for any other key, or missing one of these, is refused whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.crypto.directory import RECOVERY, TRIAGE, Member, VettedSet
+from gateway.crypto.keys import key_id
+from gateway.domain.errors import RecipientNotVetted
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientRule:
+    """The exact key ids a message must carry, and the vetted members behind them."""
+
+    required_kids: frozenset[bytes]
+    members: tuple[Member, ...]
+
+    def check(self, envelope_kids: frozenset[bytes]) -> None:
+        """Refuse unless the envelope is wrapped for exactly the required keys."""
+        if envelope_kids - self.required_kids:
+            raise RecipientNotVetted(
+                "The message is wrapped for a key that is not a vetted recipient of it."
+            )
+        if self.required_kids - envelope_kids:
+            raise RecipientNotVetted(
+                "The message is missing a required recipient; fetch the directory again."
+            )
+
+
+def _with_reporter(members: Iterable[Member], reporter_public_key: bytes) -> RecipientRule:
+    chosen = tuple(members)
+    kids = {member.enc_kid for member in chosen} | {key_id(reporter_public_key)}
+    return RecipientRule(required_kids=frozenset(kids), members=chosen)
+
+
+def for_new_tip(vetted: VettedSet, reporter_public_key: bytes) -> RecipientRule:
+    return _with_reporter(
+        (m for m in vetted.members if m.roles & {TRIAGE, RECOVERY}), reporter_public_key
+    )
+
+
+def for_case_message(
+    vetted: VettedSet, investigators_on_case: Iterable[str], reporter_public_key: bytes
+) -> RecipientRule:
+    """Later messages: the case's investigators who are still vetted, recovery, the reporter."""
+    on_case = set(investigators_on_case)
+    return _with_reporter(
+        (m for m in vetted.members if m.investigator_id in on_case or RECOVERY in m.roles),
+        reporter_public_key,
+    )
+
+
+def for_internal_note(vetted: VettedSet, investigators_on_case: Iterable[str]) -> RecipientRule:
+    """Internal notes: like a case message, without the reporter."""
+    on_case = set(investigators_on_case)
+    members = tuple(
+        m for m in vetted.members if m.investigator_id in on_case or RECOVERY in m.roles
+    )
+    return RecipientRule(required_kids=frozenset(m.enc_kid for m in members), members=members)
+
+
+def receiving_investigators(rule: RecipientRule) -> tuple[str, ...]:
+    """The investigator ids that get an inbox row (the recovery key never logs in)."""
+    return tuple(m.investigator_id for m in rule.members if RECOVERY not in m.roles)
