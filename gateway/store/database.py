@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -189,12 +190,12 @@ def _sqlite_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            # WAL: readers never block the writer. FULL sync: a commit that returned
-            # survives a power cut (a 201 must mean durable).
-            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            _use_write_ahead_log(cursor)
+            # FULL sync in WAL mode: a commit that returned survives a power cut (a 201
+            # must mean durable).
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             # Purged rows are overwritten on disk, not just unlinked from the b-tree.
             cursor.execute("PRAGMA secure_delete=ON")
         finally:
@@ -214,6 +215,23 @@ def _sqlite_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _use_write_ahead_log(cursor: Any) -> None:
+    """Switch the file to WAL (readers never block the writer); it stays so once switched.
+
+    Switching needs the file to itself; a connection that finds it busy (a fresh file
+    opened by several connections at once) leaves the switch to the next one.
+    """
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
+        logger.info("sqlite_wal_switch_deferred")
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:

@@ -93,7 +93,9 @@ async def add_case(
     )
     await tx.inbox.add(case.id, investigators, at=when)
     await tx.outbox.enqueue("case.created", {"case_id": str(case.id)}, at=when, case_id=case.id)
-    return case, tip
+    stored = await tx.cases.get(case.id)
+    assert stored is not None
+    return stored, tip
 
 
 def locator_hash_of(text: str) -> bytes:

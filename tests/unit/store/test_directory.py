@@ -1,0 +1,92 @@
+"""The stored directory: append-only, numbered without gaps, never forked."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+
+import pytest
+
+from gateway.store import Database, DirectorySequenceRefused, Transaction
+from gateway.store.records import DirectoryEntry, DirectoryEntryKind
+from tests.unit.store.builders import at
+
+
+async def _append(
+    tx: Transaction, seq: int, *, entry_bytes: bytes | None = None, minute: float = 1
+) -> DirectoryEntry:
+    body = entry_bytes or f'{{"seq":{seq},"nonce":"{os.urandom(8).hex()}"}}'.encode()
+    return await tx.directory.append(
+        seq=seq,
+        entry_bytes=body,
+        signature=os.urandom(64),
+        entry_hash=hashlib.blake2b(body, digest_size=32).digest(),
+        kind=DirectoryEntryKind.ADD,
+        investigator_id=uuid.uuid4(),
+        at=at(minute),
+    )
+
+
+async def test_entries_are_appended_in_order_and_kept_byte_for_byte(database: Database) -> None:
+    canonical = b'{"enc_pk":"abc","kind":"add","seq":1,"v":1}'
+    async with database.transaction() as tx:
+        first = await _append(tx, 1, entry_bytes=canonical)
+        second = await _append(tx, 2)
+        third = await _append(tx, 3)
+    async with database.transaction(read_only=True) as tx:
+        listed = await tx.directory.list_all()
+        tail = await tx.directory.tail()
+    assert listed == [first, second, third]
+    assert listed[0].entry_bytes == canonical
+    assert tail == third
+
+
+@pytest.mark.parametrize("wrong_seq", [0, 2, 5])
+async def test_the_first_entry_must_be_number_one(database: Database, wrong_seq: int) -> None:
+    async with database.transaction() as tx:
+        with pytest.raises(DirectorySequenceRefused, match="number 1"):
+            await _append(tx, wrong_seq)
+
+
+@pytest.mark.parametrize("wrong_seq", [1, 2, 4])
+async def test_an_entry_that_repeats_or_skips_a_number_is_refused(
+    database: Database, wrong_seq: int
+) -> None:
+    async with database.transaction() as tx:
+        await _append(tx, 1)
+        await _append(tx, 2)
+
+    async def append_wrong() -> None:
+        async with database.transaction() as tx:
+            await _append(tx, wrong_seq)
+
+    with pytest.raises(DirectorySequenceRefused):
+        await append_wrong()
+    async with database.transaction(read_only=True) as tx:
+        assert [entry.seq for entry in await tx.directory.list_all()] == [1, 2]
+
+
+async def test_of_two_entries_posted_at_once_with_one_number_exactly_one_is_kept(
+    database: Database, database_url: str
+) -> None:
+    async with database.transaction() as tx:
+        await _append(tx, 1)
+    other_process = Database.from_url(database_url)
+
+    async def post(handle: Database) -> bool:
+        try:
+            async with handle.transaction() as tx:
+                await _append(tx, 2)
+        except DirectorySequenceRefused:
+            return False
+        return True
+
+    try:
+        outcomes = await asyncio.gather(*(post(h) for h in [database, other_process] * 3))
+    finally:
+        await other_process.close()
+    assert sorted(outcomes) == [False] * 5 + [True]
+    async with database.transaction(read_only=True) as tx:
+        assert [entry.seq for entry in await tx.directory.list_all()] == [1, 2]
