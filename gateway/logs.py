@@ -95,6 +95,8 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
     root.setLevel(level.upper())
     # aiohttp's own access log records the peer address; ours replaces it.
     logging.getLogger("aiohttp.access").disabled = True
+    # Alembic narrates every migration step at info; only its problems are worth a line.
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
 
 
 def log_event(

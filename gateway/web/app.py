@@ -42,6 +42,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if settings.auto_migrate:
         await migrate.upgrade(settings.database_url)
+        logger.info("database_migrated", extra={"revision": migrate.head()})
     database = Database.from_url(settings.database_url)
     app[DATABASE] = database
     logger.info(
