@@ -14,7 +14,7 @@ from sqlalchemy import exc, text
 
 from gateway.store import Database, DatabaseUnavailable
 from gateway.store.records import MessageKind, Recipient, RecipientKind
-from tests.fixtures.database import postgres_only, sqlite_url
+from tests.fixtures.database import postgres_only, postgres_url, sqlite_url
 from tests.unit.store.builders import add_case, add_investigator, at, count_rows, key_id
 
 
@@ -194,6 +194,18 @@ async def test_an_sqlite_writer_that_waits_past_the_busy_timeout_gets_database_u
     finally:
         await holder.close()
         await impatient.close()
+
+
+@postgres_only
+async def test_a_missing_postgresql_database_raises_database_unavailable(
+    database_backend: str,
+) -> None:
+    database = Database.from_url(postgres_url(f"tipline_test_missing_{uuid.uuid4().hex}"))
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await database.ping()
+    finally:
+        await database.close()
 
 
 @postgres_only
