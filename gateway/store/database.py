@@ -113,7 +113,7 @@ class Database:
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[Transaction]:
         """A unit of work that commits when the block ends and rolls back on any exception.
 
-        A read-only unit takes no write lock (SQLite) and is refused writes (PostgreSQL).
+        A read-only unit takes no write lock and is refused writes, on both databases.
         """
         maker = self._readers if read_only else self._writers
         session: AsyncSession = maker()
