@@ -160,6 +160,8 @@ def create_engine(
         return _sqlite_engine(parsed, busy_timeout=busy_timeout)
     return create_async_engine(
         parsed,
+        # Statement errors must never carry locator hashes or ciphertext into a log line.
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
         # Check connections before use: a restarted server costs a retry, not an error.
@@ -181,7 +183,7 @@ def _sqlite_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:
         raise ValueError("the embedded database needs a file path (sqlite+aiosqlite:///path)")
     # The embedded default points at a data folder that may not exist yet; keep it private.
     Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
+    engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": busy_timeout})
     busy_ms = int(busy_timeout * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")

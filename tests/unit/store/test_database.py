@@ -224,3 +224,16 @@ async def test_a_postgresql_restart_costs_no_failed_unit(database: Database) -> 
     for _ in range(3):
         async with database.transaction(read_only=True) as tx:
             assert len(await tx.investigators.list_all()) == 1
+
+
+async def test_statement_errors_never_show_the_values_they_carried(database: Database) -> None:
+    """A failed statement's text may reach an operator; its parameters must not."""
+    secret = b"locator-hash-that-must-stay-out-of-logs"
+    with pytest.raises(exc.DBAPIError) as failure:
+        async with database.engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO cases (id, locator_hash) VALUES (:id, :hash)"),
+                {"id": "not-a-uuid", "hash": secret},
+            )
+    assert secret.decode() not in str(failure.value)
+    assert "hidden due to hide_parameters" in str(failure.value)
