@@ -183,7 +183,8 @@ class AttachmentRow(Base):
     __table_args__ = (Index("ix_attachments_state_created_at", "state", "created_at"),)
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
-    case_id: Mapped[UUID] = mapped_column(Uuid, ForeignKey("cases.id"), index=True)
+    # None while a new tip's upload waits for the tip that claims it (see the repository).
+    case_id: Mapped[UUID | None] = mapped_column(Uuid, ForeignKey("cases.id"), index=True)
     uploaded_by: Mapped[UUID | None] = mapped_column(Uuid, ForeignKey("investigators.id"))
     blob_key: Mapped[str] = mapped_column(String(255), unique=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)

@@ -160,7 +160,7 @@ class InboxPage:
 @dataclass(frozen=True, slots=True)
 class Attachment:
     id: UUID
-    case_id: UUID
+    case_id: UUID | None  # None: uploaded for a tip not sent yet, claimed by that tip
     uploaded_by: UUID | None
     blob_key: str
     size_bytes: int

@@ -1,8 +1,13 @@
-"""Attachment records: where a case's encrypted blob lives and whether its upload finished."""
+"""Attachment records: where a case's encrypted blob lives and whether its upload finished.
+
+A new tip's attachments are uploaded before the tip exists (their ids and keys travel inside
+the tip's envelope), so such an upload belongs to no case until the tip claims it.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,14 +38,17 @@ class AttachmentRepository:
 
     async def create(
         self,
-        case_id: UUID,
+        case_id: UUID | None,
         *,
         uploaded_by: UUID | None,
         blob_key: str,
         at: datetime,
         attachment_id: UUID | None = None,
     ) -> Attachment:
-        """Record an upload that is starting; it counts only once `complete` is called."""
+        """Record an upload that is starting; it counts only once `complete` is called.
+
+        `case_id` None records an upload for a tip not sent yet (see `claim`).
+        """
         row = AttachmentRow(
             id=attachment_id or uuid.uuid4(),
             case_id=case_id,
@@ -106,6 +114,40 @@ class AttachmentRepository:
                 AttachmentRow.created_at < started_before,
             )
             .order_by(AttachmentRow.created_at, AttachmentRow.id)
+            .limit(limit)
+        )
+        return [_record(row) for row in rows]
+
+    async def claim(self, attachment_ids: Collection[UUID], *, case_id: UUID) -> int:
+        """Give finished uploads that belong to no case yet to `case_id`; returns how many.
+
+        Conditional, so an upload is claimed once: a second claimant (or a sweep that
+        deleted it first) finds nothing to update.
+        """
+        if not attachment_ids:
+            return 0
+        result: Any = await self._session.execute(
+            update(AttachmentRow)
+            .where(
+                AttachmentRow.id.in_(list(attachment_ids)),
+                AttachmentRow.case_id.is_(None),
+                AttachmentRow.state == AttachmentState.COMPLETE,
+            )
+            .values(case_id=case_id)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)
+
+    async def unclaimed(self, *, completed_before: datetime, limit: int = 100) -> list[Attachment]:
+        """Finished uploads that no case claimed before the given time (abandoned tips)."""
+        rows = await self._session.scalars(
+            select(AttachmentRow)
+            .where(
+                AttachmentRow.case_id.is_(None),
+                AttachmentRow.state == AttachmentState.COMPLETE,
+                AttachmentRow.completed_at < completed_before,
+            )
+            .order_by(AttachmentRow.completed_at, AttachmentRow.id)
             .limit(limit)
         )
         return [_record(row) for row in rows]
