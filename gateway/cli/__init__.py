@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import gateway
-from gateway.cli import database, secret, serve
+from gateway.cli import audit, database, secret, serve
 from gateway.cli.common import CommandError
 from gateway.config import ConfigError
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(commands)
     database.add_parser(commands)
     secret.add_parser(commands)
+    audit.add_parser(commands)
     return parser
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gateway.blobs import BlobStore
 from gateway.broker import Broker
+from gateway.domain.audit import AuditTrail
 from gateway.domain.clock import Clock
 from gateway.domain.directory import DirectoryBook
 from gateway.domain.proof_of_work import ProofOfWorkGate
@@ -26,6 +27,7 @@ class Hotline:
     clock: Clock
     directory: DirectoryBook
     proof_of_work: ProofOfWorkGate
+    audit: AuditTrail
     # Keys the stored locator and login hashes: a stolen database alone cannot be matched.
     pepper: bytes
     limits: Limits

@@ -14,6 +14,7 @@ from gateway.config import ConfigError, Settings
 from gateway.crypto.encoding import b64decode
 from gateway.crypto.errors import CryptoError
 from gateway.crypto.keys import PUBLIC_KEY_BYTES
+from gateway.domain.audit import AuditTrail
 from gateway.domain.clock import SystemClock
 from gateway.domain.directory import DirectoryBook
 from gateway.domain.hotline import Hotline, Limits
@@ -83,6 +84,7 @@ async def _hotline(app: web.Application) -> AsyncIterator[None]:
             difficulty=settings.pow_difficulty,
             clock=clock,
         ),
+        audit=AuditTrail(settings.audit_key.reveal(), clock),
         pepper=pepper,
         limits=Limits(
             max_body_bytes=settings.max_body_bytes,
