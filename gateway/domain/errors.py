@@ -102,3 +102,19 @@ class NoRecipients(GatewayError):
     code = "no_recipients"
     status = 503
     default_message = "This hotline cannot receive reports yet: no investigator is vetted."
+
+
+class CaseNotFound(NotFound):
+    # One answer for a wrong pickup code and a missing case: the server cannot tell them
+    # apart (it looks up a keyed hash), and the answer must not pretend otherwise.
+    code = "case_not_found"
+    default_message = "No case matches this pickup code."
+
+
+class UnknownAttachment(GatewayError):
+    code = "unknown_attachment"
+    status = 422
+    default_message = (
+        "An attachment listed was never uploaded, is still arriving, has expired or belongs "
+        "elsewhere; upload it again."
+    )
