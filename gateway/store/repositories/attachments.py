@@ -138,16 +138,43 @@ class AttachmentRepository:
         )
         return int(result.rowcount)
 
-    async def unclaimed(self, *, completed_before: datetime, limit: int = 100) -> list[Attachment]:
-        """Finished uploads that no case claimed before the given time (abandoned tips)."""
-        rows = await self._session.scalars(
-            select(AttachmentRow)
-            .where(
-                AttachmentRow.case_id.is_(None),
-                AttachmentRow.state == AttachmentState.COMPLETE,
-                AttachmentRow.completed_at < completed_before,
-            )
-            .order_by(AttachmentRow.completed_at, AttachmentRow.id)
+    async def delete_unclaimed(self, *, completed_before: datetime, limit: int = 100) -> list[str]:
+        """Delete finished uploads that no case claimed before the given time (abandoned tips).
+
+        Returns their blob keys for the caller to delete. One conditional statement, so an
+        upload claimed meanwhile by a tip is never deleted under it.
+        """
+        return await self._delete_where(
+            limit,
+            AttachmentRow.case_id.is_(None),
+            AttachmentRow.state == AttachmentState.COMPLETE,
+            AttachmentRow.completed_at < completed_before,
+        )
+
+    async def delete_stalled(self, *, started_before: datetime, limit: int = 100) -> list[str]:
+        """Delete uploads that began before the given time and never completed; blob keys back.
+
+        Conditional on the state, so an upload that completes meanwhile is kept.
+        """
+        return await self._delete_where(
+            limit,
+            AttachmentRow.state == AttachmentState.UPLOADING,
+            AttachmentRow.created_at < started_before,
+        )
+
+    async def _delete_where(self, limit: int, *conditions: Any) -> list[str]:
+        chosen = (
+            select(AttachmentRow.id)
+            .where(*conditions)
+            .order_by(AttachmentRow.created_at, AttachmentRow.id)
             .limit(limit)
         )
-        return [_record(row) for row in rows]
+        # The conditions are repeated outside the sub-select: on PostgreSQL a row changed by a
+        # concurrent unit after the sub-select saw it is re-checked before it is deleted.
+        result: Any = await self._session.execute(
+            delete(AttachmentRow)
+            .where(AttachmentRow.id.in_(chosen), *conditions)
+            .returning(AttachmentRow.blob_key)
+            .execution_options(synchronize_session=False)
+        )
+        return [str(key) for key in result.scalars()]

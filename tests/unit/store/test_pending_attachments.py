@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from uuid import UUID
 
-from gateway.store import Database
-from gateway.store.records import AttachmentState
+from gateway.store import Database, Transaction
+from gateway.store.records import Attachment, AttachmentState
 from tests.unit.store.builders import add_case, at
 
 
@@ -52,7 +53,7 @@ async def test_claiming_nothing_changes_nothing(database: Database) -> None:
         assert await tx.attachments.claim([], case_id=case.id) == 0
 
 
-async def test_unclaimed_uploads_are_found_once_they_are_old_enough(database: Database) -> None:
+async def test_abandoned_uploads_are_deleted_once_they_are_old_enough(database: Database) -> None:
     async with database.transaction() as tx:
         case, _ = await add_case(tx)
         abandoned = await tx.attachments.create(None, uploaded_by=None, blob_key="e" * 32, at=at(1))
@@ -63,7 +64,40 @@ async def test_unclaimed_uploads_are_found_once_they_are_old_enough(database: Da
         await tx.attachments.complete(recent.id, size_bytes=1, at=at(40))
         await tx.attachments.complete(claimed.id, size_bytes=1, at=at(2))
         await tx.attachments.claim([claimed.id], case_id=case.id)
-        found = await tx.attachments.unclaimed(completed_before=at(30))
-        stale = await tx.attachments.stale_uploads(started_before=at(30))
-    assert [attachment.id for attachment in found] == [abandoned.id]
-    assert [attachment.id for attachment in stale] == [arriving.id]
+        deleted = await tx.attachments.delete_unclaimed(completed_before=at(30))
+        kept = await _existing(tx, abandoned, recent, claimed, arriving)
+    assert deleted == ["e" * 32]
+    assert kept == {recent.id, claimed.id, arriving.id}
+
+
+async def test_stalled_uploads_are_deleted_and_finished_ones_kept(database: Database) -> None:
+    async with database.transaction() as tx:
+        case, _ = await add_case(tx)
+        stalled = await tx.attachments.create(
+            case.id, uploaded_by=None, blob_key="2" * 32, at=at(1)
+        )
+        pending = await tx.attachments.create(None, uploaded_by=None, blob_key="3" * 32, at=at(2))
+        running = await tx.attachments.create(None, uploaded_by=None, blob_key="4" * 32, at=at(50))
+        done = await tx.attachments.create(case.id, uploaded_by=None, blob_key="5" * 32, at=at(1))
+        await tx.attachments.complete(done.id, size_bytes=1, at=at(3))
+        deleted = await tx.attachments.delete_stalled(started_before=at(30))
+        kept = await _existing(tx, stalled, pending, running, done)
+    assert sorted(deleted) == ["2" * 32, "3" * 32]
+    assert kept == {running.id, done.id}
+
+
+async def test_a_sweep_deletes_at_most_its_limit_oldest_first(database: Database) -> None:
+    async with database.transaction() as tx:
+        for index in range(3):
+            upload = await tx.attachments.create(
+                None, uploaded_by=None, blob_key=f"{index}" * 32, at=at(index)
+            )
+            await tx.attachments.complete(upload.id, size_bytes=1, at=at(index))
+        first = await tx.attachments.delete_unclaimed(completed_before=at(30), limit=2)
+        rest = await tx.attachments.delete_unclaimed(completed_before=at(30), limit=2)
+    assert sorted(first) == ["0" * 32, "1" * 32]
+    assert rest == ["2" * 32]
+
+
+async def _existing(tx: Transaction, *attachments: Attachment) -> set[UUID]:
+    return {a.id for a in attachments if await tx.attachments.get(a.id) is not None}
