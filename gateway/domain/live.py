@@ -1,0 +1,152 @@
+"""Live events: the outbox relay that turns committed outbox rows into broker messages, and the
+per-investigator channels WebSockets listen on.
+
+Every process runs one relay. It claims due rows (the store's claim never hands one row to two
+processes), publishes each to the channel of every investigator who should hear of it, and only
+then marks it delivered. If the broker is down the claimed rows are put back with a backoff:
+nothing is lost, at worst an event arrives twice (events are nudges to re-read, not records).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Final
+from uuid import UUID
+
+from gateway.broker import Broker, BrokerUnavailable
+from gateway.domain.clock import Clock
+from gateway.store import Database, DatabaseUnavailable, Transaction
+from gateway.store.records import JSONValue, OutboxMessage
+
+logger = logging.getLogger("gateway.domain.live")
+
+EVENT_VERSION: Final = 1
+# A topic of its own, never from the outbox: tells open sockets to re-check their session now.
+ACCESS_CHANGED: Final = "access.changed"
+# A payload may name investigators beyond those on the case (e.g. escalation to a liaison).
+AUDIENCE_FIELD: Final = "audience"
+_CHANNEL_PREFIX: Final = "events:investigator:"
+
+
+def channel_for(investigator_id: UUID) -> str:
+    """Each investigator hears only their own channel: no event reaches a socket it is not for."""
+    return f"{_CHANNEL_PREFIX}{investigator_id}"
+
+
+def event_bytes(topic: str, payload: Mapping[str, JSONValue]) -> bytes:
+    """The JSON a socket forwards: topic plus the content-free payload, without the audience."""
+    event: dict[str, JSONValue] = {
+        key: value for key, value in payload.items() if key != AUDIENCE_FIELD
+    }
+    event.update({"v": EVENT_VERSION, "topic": topic})
+    return json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
+
+
+async def nudge(broker: Broker, investigator_ids: Iterable[UUID]) -> None:
+    """Ask the sockets of these investigators to re-check their access at once (revocation)."""
+    data = event_bytes(ACCESS_CHANGED, {})
+    for investigator_id in investigator_ids:
+        await broker.publish(channel_for(investigator_id), data)
+
+
+async def audience(tx: Transaction, message: OutboxMessage) -> list[UUID]:
+    """Who hears of an outbox row: the investigators on its case, plus any it names."""
+    chosen: dict[UUID, None] = {}
+    if message.case_id is not None:
+        chosen.update(dict.fromkeys(await tx.inbox.investigators_of_case(message.case_id)))
+    named = message.payload.get(AUDIENCE_FIELD)
+    if isinstance(named, list):
+        for value in named:
+            try:
+                chosen[UUID(str(value))] = None
+            except ValueError:
+                logger.warning("outbox_audience_malformed", extra={"outbox_id": message.id})
+    return list(chosen)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        database: Database,
+        broker: Broker,
+        clock: Clock,
+        *,
+        batch_size: int = 50,
+        lease: timedelta = timedelta(seconds=30),
+        idle_poll_seconds: float = 0.5,
+        max_backoff_seconds: float = 30.0,
+    ) -> None:
+        self._database = database
+        self._broker = broker
+        self._clock = clock
+        self._batch_size = batch_size
+        self._lease = lease
+        self._idle_poll = idle_poll_seconds
+        self._max_backoff = max_backoff_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Deliver now instead of at the next poll (after this process committed a row)."""
+        self._wake.set()
+
+    async def deliver_due(self) -> int:
+        """One round: claim, publish, mark delivered. Returns how many rows were delivered.
+
+        Raises `BrokerUnavailable` after putting back what it could not publish.
+        """
+        now = self._clock.now()
+        async with self._database.transaction() as tx:
+            claimed = await tx.outbox.claim(now=now, lease=self._lease, limit=self._batch_size)
+            audiences = {message.id: await audience(tx, message) for message in claimed}
+        published: list[int] = []
+        try:
+            for message in claimed:
+                data = event_bytes(message.topic, message.payload)
+                for investigator_id in audiences[message.id]:
+                    await self._broker.publish(channel_for(investigator_id), data)
+                published.append(message.id)
+        except BrokerUnavailable:
+            await self._settle(published, [m.id for m in claimed if m.id not in published])
+            raise
+        await self._settle(published, [])
+        return len(published)
+
+    async def _settle(self, delivered: list[int], failed: list[int]) -> None:
+        now = self._clock.now()
+        async with self._database.transaction() as tx:
+            await tx.outbox.mark_delivered(delivered, at=now)
+            for message_id in failed:
+                await tx.outbox.retry_later(
+                    message_id,
+                    now=now,
+                    error_code="broker_unavailable",
+                    base_delay=timedelta(seconds=1),
+                    max_delay=timedelta(seconds=self._max_backoff),
+                )
+
+    async def run(self) -> None:
+        """Deliver until cancelled; back off while the database or the broker is down."""
+        backoff = self._idle_poll
+        while True:
+            try:
+                delivered = await self.deliver_due()
+            except (BrokerUnavailable, DatabaseUnavailable) as outage:
+                logger.warning("outbox_relay_waiting", extra={"dependency": type(outage).__name__})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            except Exception:  # The relay must outlive any single bad row; it is logged.
+                logger.exception("outbox_relay_failed")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            backoff = self._idle_poll
+            if delivered < self._batch_size:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
