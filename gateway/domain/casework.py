@@ -67,7 +67,7 @@ INVESTIGATOR_KINDS: Final = {
 }
 
 
-class CaseNotFound(NotFound):
+class NoSuchCase(NotFound):
     default_message = "No such case, or it is not one of yours."
 
 
@@ -112,7 +112,7 @@ class CaseView:
 async def _entry_case(tx: Transaction, caller: Caller, case_id: UUID) -> Case:
     entry = await tx.inbox.entry(caller.id, case_id)
     if entry is None:
-        raise CaseNotFound
+        raise NoSuchCase
     return entry.case
 
 
@@ -278,7 +278,7 @@ async def update_case(
                 await tx.inbox.add(case_id, [assign.assignee], at=now)
             assigned = await tx.cases.assign(case_id, assign.assignee, at=now)
             if assigned is None:
-                raise CaseNotFound
+                raise NoSuchCase
             case, changed = assigned, True
         if changed:
             payload = event_payload(case_id=case_id, at=now)

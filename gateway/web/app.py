@@ -21,7 +21,7 @@ from gateway.domain.hotline import Hotline, Limits
 from gateway.domain.keys import derive_subkey
 from gateway.domain.proof_of_work import ProofOfWorkGate
 from gateway.store import Database, migrate
-from gateway.web import health, public
+from gateway.web import admin, auth, events, health, investigator, public
 from gateway.web.errors import error_middleware
 from gateway.web.keys import BROKER, DATABASE, HOTLINE, METRICS, SETTINGS
 from gateway.web.metrics import Metrics, metrics_middleware
@@ -34,7 +34,14 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def all_endpoints() -> tuple[Endpoint, ...]:
-    return (*health.ENDPOINTS, *public.ENDPOINTS)
+    return (
+        *health.ENDPOINTS,
+        *public.ENDPOINTS,
+        *auth.ENDPOINTS,
+        *admin.ENDPOINTS,
+        *investigator.ENDPOINTS,
+        *events.ENDPOINTS,
+    )
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -122,7 +129,8 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
-    app.cleanup_ctx.extend((_database, _broker, _hotline, *extra_cleanup))
+    app.cleanup_ctx.extend((_database, _broker, _hotline, events.live_events, *extra_cleanup))
+    app.on_shutdown.append(events.close_sockets)
     endpoints = all_endpoints()
     register(app, endpoints)
     app[health.OPENAPI_DOCUMENT] = build_document(endpoints)
