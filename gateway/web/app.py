@@ -21,7 +21,16 @@ from gateway.domain.hotline import Hotline, Limits
 from gateway.domain.keys import derive_subkey
 from gateway.domain.proof_of_work import ProofOfWorkGate
 from gateway.store import Database, migrate
-from gateway.web import admin, auth, events, health, investigator, public
+from gateway.web import (
+    admin,
+    auth,
+    events,
+    health,
+    investigator,
+    public,
+    reporter,
+    reporter_attachments,
+)
 from gateway.web.errors import error_middleware
 from gateway.web.keys import BROKER, DATABASE, HOTLINE, METRICS, SETTINGS
 from gateway.web.metrics import Metrics, metrics_middleware
@@ -37,6 +46,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
     return (
         *health.ENDPOINTS,
         *public.ENDPOINTS,
+        *reporter.ENDPOINTS,
+        *reporter_attachments.ENDPOINTS,
         *auth.ENDPOINTS,
         *admin.ENDPOINTS,
         *investigator.ENDPOINTS,

@@ -1,0 +1,263 @@
+"""A reporter's writes: a new tip (which makes the case) and replies on their case.
+
+Everything that can be checked without storage is checked first (shape, versions, the
+envelope), then the proof of work is spent, then the recipients are compared with the
+vetted set, and only then is anything written: the case, its message, the message's
+recipients, the inboxes, the claimed attachments and the outbox row, in one unit of work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+from uuid import UUID
+
+from gateway.crypto.directory import RECOVERY, TRIAGE
+from gateway.crypto.encoding import JsonObject, JsonValue
+from gateway.crypto.envelope import Envelope, parse_envelope
+from gateway.crypto.errors import Malformed
+from gateway.crypto.keys import PUBLIC_KEY_BYTES, key_id
+from gateway.crypto.message import REPORTER_KINDS
+from gateway.crypto.pickup import LOCATOR_BYTES, Locator
+from gateway.crypto.shape import read_bytes, read_list, read_object, read_version
+from gateway.domain import events, recipients
+from gateway.domain.attachments import MAX_ATTACHMENTS_PER_MESSAGE, link_to_case
+from gateway.domain.errors import Conflict, InvalidInput, NoRecipients
+from gateway.domain.hotline import Hotline
+from gateway.domain.recipients import RecipientRule
+from gateway.domain.reporter_access import (
+    REPLY,
+    SUBMIT,
+    ReporterStatus,
+    find_case,
+    locator_hash,
+    spend_proof,
+)
+from gateway.store import LocatorTaken, Transaction
+from gateway.store.records import (
+    Investigator,
+    InvestigatorStatus,
+    MessageKind,
+    Recipient,
+    RecipientKind,
+)
+
+logger = logging.getLogger("gateway.domain.reporting")
+
+VERSION: Final = 1
+TIP: Final = "tip"
+REPLY_KINDS: Final = REPORTER_KINDS - {TIP}
+
+
+@dataclass(frozen=True, slots=True)
+class TipSubmission:
+    """A parsed `POST /api/v1/cases` body."""
+
+    locator: Locator = field(repr=False)
+    reporter_public_key: bytes
+    urgent: bool
+    envelope: Envelope = field(repr=False)
+    proof: JsonValue = field(repr=False)
+    attachment_ids: tuple[UUID, ...]
+
+    @classmethod
+    def from_json(cls, body: JsonObject) -> TipSubmission:
+        what = "tip"
+        read_object(
+            body,
+            what=what,
+            required={"v", "locator", "reporter_pk", "urgent", "envelope"},
+            optional={"pow", "attachments"},
+        )
+        read_version(body, what=what, supported=VERSION)
+        urgent = body["urgent"]
+        if not isinstance(urgent, bool):
+            raise Malformed("tip.urgent must be true or false")
+        envelope = parse_envelope(body["envelope"])
+        if envelope.kind != TIP:
+            raise InvalidInput('A new case starts with an envelope of kind "tip".')
+        return cls(
+            locator=Locator(read_bytes(body, "locator", what=what, length=LOCATOR_BYTES)),
+            reporter_public_key=read_bytes(body, "reporter_pk", what=what, length=PUBLIC_KEY_BYTES),
+            urgent=urgent,
+            envelope=envelope,
+            proof=body.get("pow"),
+            attachment_ids=read_attachment_ids(body, what=what),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplySubmission:
+    """A parsed `POST /api/v1/reporter/messages` body."""
+
+    envelope: Envelope = field(repr=False)
+    proof: JsonValue = field(repr=False)
+    attachment_ids: tuple[UUID, ...]
+
+    @classmethod
+    def from_json(cls, body: JsonObject) -> ReplySubmission:
+        what = "reply"
+        read_object(body, what=what, required={"v", "envelope"}, optional={"pow", "attachments"})
+        read_version(body, what=what, supported=VERSION)
+        envelope = parse_envelope(body["envelope"])
+        if envelope.kind not in REPLY_KINDS:
+            raise InvalidInput(f"A reporter's message has kind {' or '.join(sorted(REPLY_KINDS))}.")
+        return cls(
+            envelope=envelope,
+            proof=body.get("pow"),
+            attachment_ids=read_attachment_ids(body, what=what),
+        )
+
+
+def read_attachment_ids(body: JsonObject, *, what: str) -> tuple[UUID, ...]:
+    """The optional `attachments` list: unique upload ids exactly as the server wrote them."""
+    if "attachments" not in body:
+        return ()
+    ids = []
+    for item in read_list(body, "attachments", what=what, max_items=MAX_ATTACHMENTS_PER_MESSAGE):
+        try:
+            parsed = UUID(item) if isinstance(item, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or str(parsed) != item:
+            raise Malformed(f"{what}.attachments holds upload ids as the server returned them")
+        ids.append(parsed)
+    if len(set(ids)) != len(ids):
+        raise Malformed(f"{what}.attachments lists an upload twice")
+    return tuple(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedTip:
+    case_id: UUID
+    status: ReporterStatus
+
+
+async def submit_tip(hotline: Hotline, tip: TipSubmission) -> ReceivedTip:
+    await spend_proof(hotline, tip.proof, purpose=SUBMIT)
+    vetted = await hotline.directory.vetted()
+    if not vetted.with_role(TRIAGE):
+        raise NoRecipients
+    if key_id(tip.reporter_public_key) in vetted.enc_kids:
+        # The reporter key is derived from the pickup code; an investigator's key there
+        # would make every follow-up readable by whoever chose it.
+        raise InvalidInput("The reporter key must be the one derived from the pickup code.")
+    rule = recipients.for_new_tip(vetted, tip.reporter_public_key)
+    rule.check(tip.envelope.recipient_kids)
+    now = hotline.clock.now()
+    try:
+        async with hotline.database.transaction() as tx:
+            case = await tx.cases.create(
+                locator_hash=locator_hash(hotline, tip.locator),
+                reporter_public_key=tip.reporter_public_key,
+                urgent=tip.urgent,
+                at=now,
+            )
+            accounts = await _accounts(tx, rule)
+            await tx.messages.append(
+                case.id,
+                kind=MessageKind.TIP,
+                author_id=None,
+                visible_to_reporter=True,
+                envelope=tip.envelope.encode(),
+                recipients=recipient_rows(rule, tip.reporter_public_key, accounts),
+                at=now,
+            )
+            # Only vetted people with a working account get the case in their inbox.
+            inboxes = [
+                account.id
+                for account in accounts.values()
+                if account.status is InvestigatorStatus.ACTIVE
+            ]
+            await tx.inbox.add(case.id, inboxes, at=now)
+            await link_to_case(tx, tip.attachment_ids, case_id=case.id, new_case=True)
+            await tx.outbox.enqueue(
+                events.CASE_CREATED,
+                events.event_payload(case_id=case.id, at=now, urgent=tip.urgent),
+                at=now,
+                case_id=case.id,
+            )
+    except LocatorTaken:
+        # Codes carry ~90 bits: only a deliberate re-use lands here, and whoever re-uses a
+        # code could look the case up with it anyway; an honest client makes a new code.
+        raise Conflict("This pickup code is in use; start again with a new code.") from None
+    logger.info(
+        "tip_received",
+        extra={"attachments": len(tip.attachment_ids), "inboxes": len(inboxes)},
+    )
+    return ReceivedTip(case_id=case.id, status=ReporterStatus.RECEIVED)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedReply:
+    seq: int
+
+
+async def post_reply(hotline: Hotline, locator: Locator, reply: ReplySubmission) -> ReceivedReply:
+    await spend_proof(hotline, reply.proof, purpose=REPLY)
+    vetted = await hotline.directory.vetted()
+    now = hotline.clock.now()
+    async with hotline.database.transaction() as tx:
+        case = await find_case(tx, hotline, locator)
+        if reply.envelope.header.case != str(case.id):
+            raise InvalidInput("The message names another case than the one this code opens.")
+        on_case = [str(person) for person in await tx.inbox.investigators_of_case(case.id)]
+        rule = recipients.for_case_message(vetted, on_case, case.reporter_public_key)
+        if not rule.members:
+            raise NoRecipients(
+                "No vetted investigator can receive messages on this case at the moment; "
+                "try again later."
+            )
+        rule.check(reply.envelope.recipient_kids)
+        accounts = await _accounts(tx, rule)
+        message = await tx.messages.append(
+            case.id,
+            kind=MessageKind(reply.envelope.kind),
+            author_id=None,
+            visible_to_reporter=True,
+            envelope=reply.envelope.encode(),
+            recipients=recipient_rows(rule, case.reporter_public_key, accounts),
+            at=now,
+        )
+        await link_to_case(tx, reply.attachment_ids, case_id=case.id, new_case=False)
+        await tx.outbox.enqueue(
+            events.MESSAGE_CREATED,
+            events.event_payload(case_id=case.id, at=now, kind=reply.envelope.kind),
+            at=now,
+            case_id=case.id,
+        )
+    logger.info("reply_received", extra={"attachments": len(reply.attachment_ids)})
+    return ReceivedReply(seq=message.seq)
+
+
+async def _accounts(tx: Transaction, rule: RecipientRule) -> Mapping[str, Investigator]:
+    """The accounts of the rule's investigators that have one, by directory id."""
+    wanted = []
+    for investigator_id in recipients.receiving_investigators(rule):
+        try:
+            wanted.append(UUID(investigator_id))
+        except ValueError:
+            continue  # the directory only records account ids, but trust nothing stored
+    return {str(account.id): account for account in await tx.investigators.get_many(wanted)}
+
+
+def recipient_rows(
+    rule: RecipientRule, reporter_public_key: bytes, accounts: Mapping[str, Investigator]
+) -> list[Recipient]:
+    """The index of keys a message is wrapped for (after `rule.check` proved them exact)."""
+    rows = [Recipient(key_id=key_id(reporter_public_key), kind=RecipientKind.REPORTER)]
+    for member in rule.members:
+        if RECOVERY in member.roles:
+            rows.append(Recipient(key_id=member.enc_kid, kind=RecipientKind.RECOVERY))
+            continue
+        account = accounts.get(member.investigator_id)
+        rows.append(
+            Recipient(
+                key_id=member.enc_kid,
+                kind=RecipientKind.INVESTIGATOR,
+                investigator_id=None if account is None else account.id,
+            )
+        )
+    return rows

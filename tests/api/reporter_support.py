@@ -1,0 +1,175 @@
+"""Steps the reporter API tests share: vetted people with accounts, proofs, tips, row counts.
+
+Tips are sealed with the real `gateway.crypto` code; a test reporter gets a random locator
+and key pair instead of an Argon2id derivation (the server cannot tell the difference, and
+the tests stay fast). The client library's own tests derive real codes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from gateway.crypto.encoding import JsonObject, b64encode, canonical_json
+from gateway.crypto.envelope import Envelope, seal
+from gateway.crypto.keys import X25519KeyPair
+from gateway.crypto.message import AttachmentRef, MessageContent
+from gateway.crypto.pickup import Locator
+from gateway.crypto.pow import parse_challenge, solve
+from gateway.domain.hotline import Hotline
+from gateway.store import Database
+from gateway.store.models import OutboxRow
+from gateway.store.records import InvestigatorStatus
+from tests.fixtures.organisation import Organisation, VettedPerson
+from tests.unit.store.builders import count_rows
+
+Client = TestClient[Any, Any]
+PROOF_HEADER = "X-Tipline-Proof"
+
+
+@dataclass(frozen=True)
+class AnonymousReporter:
+    """What a pickup code would derive: a locator and an X25519 key pair."""
+
+    locator: Locator = field(default_factory=lambda: Locator(os.urandom(32)))
+    keys: X25519KeyPair = field(default_factory=X25519KeyPair.generate)
+
+    @property
+    def authorization(self) -> dict[str, str]:
+        return {"Authorization": f"Locator {self.locator.encoded()}"}
+
+
+async def vet_with_account(
+    hotline: Hotline,
+    organisation: Organisation,
+    *roles: str,
+    status: InvestigatorStatus | None = InvestigatorStatus.ACTIVE,
+) -> VettedPerson:
+    """Vet a person through the real directory and, unless `status` is None, give them an
+    account row under the same id (as enrollment does before vetting)."""
+    person = await organisation.vet(hotline.directory, *roles)
+    if status is not None:
+        async with hotline.database.transaction() as tx:
+            await tx.investigators.create(
+                username=f"inv-{uuid.uuid4().hex[:8]}",
+                display_name=person.name,
+                roles=person.roles,
+                enc_public_key=person.keys.enc.public,
+                sig_public_key=person.keys.sig.public,
+                auth_salt=os.urandom(16),
+                kdf_params={"alg": "argon2id13", "opslimit": 3, "memlimit": 67108864},
+                auth_key_hash=os.urandom(32),
+                key_bundle=os.urandom(200),
+                totp_secret_sealed=os.urandom(60),
+                at=datetime.now(UTC),
+                status=status,
+                investigator_id=uuid.UUID(person.investigator_id),
+            )
+    return person
+
+
+async def solved_proof(client: Client, purpose: str) -> JsonObject:
+    response = await client.get("/api/v1/pow", params={"purpose": purpose})
+    assert response.status == 200, await response.text()
+    return solve(parse_challenge(await response.json())).to_json()
+
+
+def proof_header(proof: JsonObject) -> dict[str, str]:
+    return {PROOF_HEADER: b64encode(canonical_json(proof))}
+
+
+async def lookup_headers(client: Client, reporter: AnonymousReporter) -> dict[str, str]:
+    return {**reporter.authorization, **proof_header(await solved_proof(client, "lookup"))}
+
+
+def sealed(
+    kind: str,
+    recipients: Iterable[bytes],
+    *,
+    body: str = "Er staat een busje bij de school.",
+    case: str | None = None,
+    attachments: Sequence[AttachmentRef] = (),
+    fields: dict[str, str] | None = None,
+) -> Envelope:
+    content = MessageContent(
+        kind=kind,
+        body=body,
+        created=int(time.time()),
+        fields=fields or {},
+        attachments=tuple(attachments),
+    )
+    return seal(content, recipients=list(recipients), case=case)
+
+
+def tip_recipients(people: Iterable[VettedPerson], reporter: AnonymousReporter) -> list[bytes]:
+    return [person.keys.enc.public for person in people] + [reporter.keys.public]
+
+
+def tip_body(
+    reporter: AnonymousReporter,
+    envelope: Envelope,
+    proof: JsonObject | None,
+    *,
+    urgent: bool = False,
+    attachments: Sequence[str] = (),
+) -> JsonObject:
+    body: JsonObject = {
+        "v": 1,
+        "locator": reporter.locator.encoded(),
+        "reporter_pk": b64encode(reporter.keys.public),
+        "urgent": urgent,
+        "envelope": envelope.to_json(),
+    }
+    if proof is not None:
+        body["pow"] = proof
+    if attachments:
+        body["attachments"] = list(attachments)
+    return body
+
+
+async def submit_tip(
+    client: Client,
+    people: Iterable[VettedPerson],
+    reporter: AnonymousReporter | None = None,
+    **options: Any,
+) -> AnonymousReporter:
+    """Submit a well-formed tip for these recipients and insist on 201."""
+    reporter = reporter or AnonymousReporter()
+    attachments = options.pop("attachments", ())
+    envelope = sealed("tip", tip_recipients(people, reporter), **options)
+    proof = await solved_proof(client, "submit")
+    response = await client.post(
+        "/api/v1/cases", json=tip_body(reporter, envelope, proof, attachments=attachments)
+    )
+    assert response.status == 201, await response.text()
+    return reporter
+
+
+async def reporter_case(client: Client, reporter: AnonymousReporter) -> JsonObject:
+    response = await client.get(
+        "/api/v1/reporter/case", headers=await lookup_headers(client, reporter)
+    )
+    assert response.status == 200, await response.text()
+    answer: JsonObject = await response.json()
+    return answer
+
+
+async def rows(database: Database) -> dict[str, int]:
+    return await count_rows(database)
+
+
+async def outbox(database: Database) -> list[tuple[str, dict[str, Any], uuid.UUID | None]]:
+    """Every outbox row as (topic, payload, case id), oldest first, delivered or not."""
+    async with database.engine.connect() as connection:
+        result = await connection.execute(
+            select(OutboxRow.topic, OutboxRow.payload, OutboxRow.case_id).order_by(OutboxRow.id)
+        )
+        return [(topic, dict(payload), case_id) for topic, payload, case_id in result]
