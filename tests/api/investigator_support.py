@@ -47,6 +47,7 @@ class Person:
     roles: tuple[str, ...]
     keys: InvestigatorKeys
     auth_key: bytes
+    wrap_key: bytes
     totp_secret: bytes
     used_steps: set[int] = field(default_factory=set)
 
@@ -109,12 +110,19 @@ async def enroll_person(
         roles=tuple(sorted(roles)),
         keys=keys,
         auth_key=login.auth_key,
+        wrap_key=login.wrap_key,
         totp_secret=secret,
         used_steps={person_code_step},
     )
 
 
-async def add_entry(hotline: Hotline, organisation: Organisation, person: Person) -> SignedEntry:
+async def add_entry(
+    hotline: Hotline,
+    organisation: Organisation,
+    person: Person,
+    *,
+    not_after: datetime | None = None,
+) -> SignedEntry:
     directory = await hotline.directory.current()
     entry = directory.add_entry(
         investigator_id=person.id_text,
@@ -122,7 +130,7 @@ async def add_entry(hotline: Hotline, organisation: Organisation, person: Person
         roles=person.roles,
         enc_pk=person.keys.enc.public,
         sig_pk=person.keys.sig.public,
-        not_after=int((datetime.now(UTC) + ONE_YEAR).timestamp()),
+        not_after=int((not_after or datetime.now(UTC) + ONE_YEAR).timestamp()),
     )
     return sign_entry(organisation.key, entry)
 
