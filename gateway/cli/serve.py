@@ -12,8 +12,6 @@ import sys
 from dataclasses import replace
 from typing import Any, Final
 
-from aiohttp import web
-
 import gateway
 from gateway.cli.common import add_config_option
 from gateway.config import Settings, load_settings
@@ -21,10 +19,11 @@ from gateway.logs import configure_logging
 from gateway.store import migrate
 from gateway.web.access_log import access_log_options
 from gateway.web.app import create_app
+from gateway.web.shutdown import GRACE_SECONDS, run_until_signalled
 
 logger = logging.getLogger("gateway.cli.serve")
 
-SHUTDOWN_GRACE_SECONDS: Final = 10.0
+SHUTDOWN_GRACE_SECONDS: Final = GRACE_SECONDS
 
 
 def add_parser(commands: Any) -> None:
@@ -78,14 +77,13 @@ def _serve(arguments: argparse.Namespace) -> int:
 
 def run_one(settings: Settings, *, reuse_port: bool) -> None:
     """Serve until SIGINT/SIGTERM, then finish in-flight requests within a bound."""
-    web.run_app(
+    run_until_signalled(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         reuse_port=reuse_port,
+        grace_seconds=SHUTDOWN_GRACE_SECONDS,
         **access_log_options(),
-        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-        print=None,
     )
 
 

@@ -30,6 +30,7 @@ from gateway.web import (
     public,
     reporter,
     reporter_attachments,
+    shutdown,
 )
 from gateway.web.errors import error_middleware
 from gateway.web.keys import BROKER, DATABASE, HOTLINE, METRICS, SETTINGS
@@ -140,6 +141,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
+    shutdown.install(app)
     app.cleanup_ctx.extend((_database, _broker, _hotline, events.live_events, *extra_cleanup))
     app.on_shutdown.append(events.close_sockets)
     endpoints = all_endpoints()
