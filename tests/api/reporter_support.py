@@ -141,10 +141,14 @@ async def submit_tip(
     reporter: AnonymousReporter | None = None,
     **options: Any,
 ) -> AnonymousReporter:
-    """Submit a well-formed tip for these recipients and insist on 201."""
+    """Submit a well-formed tip for these recipients and insist on 201.
+
+    `attachments` lists upload ids in the body, `refs` puts attachment references inside.
+    """
     reporter = reporter or AnonymousReporter()
     attachments = options.pop("attachments", ())
-    envelope = sealed("tip", tip_recipients(people, reporter), **options)
+    refs = options.pop("refs", ())
+    envelope = sealed("tip", tip_recipients(people, reporter), attachments=refs, **options)
     proof = await solved_proof(client, "submit")
     response = await client.post(
         "/api/v1/cases", json=tip_body(reporter, envelope, proof, attachments=attachments)
