@@ -37,6 +37,7 @@ from gateway.web.keys import BROKER, DATABASE, HOTLINE, METRICS, SETTINGS
 from gateway.web.metrics import Metrics, metrics_middleware
 from gateway.web.openapi import Endpoint, build_document, register
 from gateway.web.security import apply_security_headers
+from gateway.web.static import register_static_routes
 
 logger = logging.getLogger("gateway.web.app")
 
@@ -147,6 +148,7 @@ def create_app(
     endpoints = all_endpoints()
     register(app, endpoints)
     app[health.OPENAPI_DOCUMENT] = build_document(endpoints)
+    register_static_routes(app)  # the browser UI and libsodium.js under /static/
     hsts = settings.public_url is not None and settings.public_url.startswith("https://")
     app.on_response_prepare.append(partial(apply_security_headers, hsts=hsts))
     return app
