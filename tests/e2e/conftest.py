@@ -1,0 +1,51 @@
+"""Browser fixtures: Debian's Chromium (Playwright) against a live gateway on 127.0.0.1.
+
+The suite fails, never skips, when Chromium or libsodium.js is missing: `make install` (and so
+`make test` and CI) installs both. The gateway runs on the embedded backend: the browser side
+does not depend on which database or broker the server uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser
+
+from gateway.config import Settings
+from tests.e2e.browser import LiveGateway, chromium, live_gateway, setup_problems
+from tests.fixtures.app import make_settings
+from tests.fixtures.organisation import Organisation
+
+
+@pytest.fixture
+def database_backend() -> str:
+    return "embedded"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, organisation: Organisation) -> Settings:
+    """Pins the test organisation; proof of work at 12 bits, real work but quick."""
+    return make_settings(
+        tmp_path,
+        database_url,
+        redis_prefix=None,
+        org_public_key=organisation.public_key_text,
+        pow_difficulty="12",
+    )
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[LiveGateway]:
+    async with live_gateway(settings) as live:
+        yield live
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    problems = setup_problems()
+    if problems:
+        pytest.fail("browser tests cannot run: " + "; ".join(problems), pytrace=False)
+    async with chromium() as launched:
+        yield launched
