@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+UI       := gateway/web/ui
+UI_STAMP := $(UI)/node_modules/.installed
+CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format bench clean
@@ -18,12 +21,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the gateway with its development tools
+# libsodium.js for the browser UI, exactly as package-lock.json pins it (again when the lock changes).
+$(UI_STAMP): $(UI)/package.json $(UI)/package-lock.json
+	cd $(UI) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $(UI_STAMP)
 
-run: $(STAMP) ## start the gateway on the embedded default (SQLite, in-process broker, demo organisation)
+# Debian's Chromium for the browser tests (tests/e2e); Playwright never downloads a browser.
+$(CHROMIUM):
+	apt-get update
+	apt-get install -y chromium
+
+install: $(STAMP) $(UI_STAMP) $(CHROMIUM) ## create .venv, install the gateway, its tools, libsodium.js and Chromium
+
+run: $(STAMP) $(UI_STAMP) ## start the gateway on the embedded default (SQLite, in-process broker, demo organisation)
 	$(BIN)/tipline serve --config config/dev.toml
 
-test: $(STAMP) ## run the whole suite: embedded backends and PostgreSQL + Redis
+test: $(STAMP) $(UI_STAMP) $(CHROMIUM) ## run the whole suite: embedded backends and PostgreSQL + Redis
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff, formatting and mypy --strict
