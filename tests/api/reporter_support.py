@@ -20,14 +20,15 @@ from sqlalchemy import select
 
 from gateway.crypto.encoding import JsonObject, b64encode, canonical_json
 from gateway.crypto.envelope import Envelope, seal
-from gateway.crypto.keys import X25519KeyPair
+from gateway.crypto.keys import Ed25519KeyPair, X25519KeyPair
 from gateway.crypto.message import AttachmentRef, MessageContent
 from gateway.crypto.pickup import Locator
 from gateway.crypto.pow import parse_challenge, solve
 from gateway.domain.hotline import Hotline
+from gateway.domain.reporter_access import locator_hash
 from gateway.store import Database
 from gateway.store.models import OutboxRow
-from gateway.store.records import InvestigatorStatus
+from gateway.store.records import InvestigatorStatus, MessageKind, Recipient, RecipientKind
 from tests.fixtures.organisation import Organisation, VettedPerson
 from tests.unit.store.builders import count_rows
 
@@ -177,3 +178,53 @@ async def outbox(database: Database) -> list[tuple[str, dict[str, Any], uuid.UUI
             select(OutboxRow.topic, OutboxRow.payload, OutboxRow.case_id).order_by(OutboxRow.id)
         )
         return [(topic, dict(payload), case_id) for topic, payload, case_id in result]
+
+
+async def case_id_of(hotline: Hotline, reporter: AnonymousReporter) -> uuid.UUID:
+    async with hotline.database.transaction(read_only=True) as tx:
+        case = await tx.cases.find_by_locator_hash(locator_hash(hotline, reporter.locator))
+    assert case is not None
+    return case.id
+
+
+async def investigator_writes(
+    hotline: Hotline,
+    person: VettedPerson,
+    reporter: AnonymousReporter,
+    kind: str,
+    body: str,
+    *,
+    signer: Ed25519KeyPair | None = None,
+) -> None:
+    """What the investigator side stores for a follow-up or an internal note.
+
+    `signer` defaults to the person's own key; another key makes a forged message.
+    """
+    case_id = await case_id_of(hotline, reporter)
+    to_reporter = kind != "note"
+    readers = [person.keys.enc.public] + ([reporter.keys.public] if to_reporter else [])
+    envelope = seal(
+        MessageContent(kind=kind, body=body, created=int(time.time())),
+        recipients=readers,
+        case=str(case_id),
+        signer=signer or person.keys.sig,
+    )
+    recipients = [
+        Recipient(
+            key_id=person.keys.enc.kid,
+            kind=RecipientKind.INVESTIGATOR,
+            investigator_id=uuid.UUID(person.investigator_id),
+        )
+    ]
+    if to_reporter:
+        recipients.append(Recipient(key_id=reporter.keys.kid, kind=RecipientKind.REPORTER))
+    async with hotline.database.transaction() as tx:
+        await tx.messages.append(
+            case_id,
+            kind=MessageKind(kind),
+            author_id=uuid.UUID(person.investigator_id),
+            visible_to_reporter=to_reporter,
+            envelope=envelope.encode(),
+            recipients=recipients,
+            at=datetime.now(UTC),
+        )

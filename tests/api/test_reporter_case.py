@@ -15,11 +15,12 @@ from gateway.crypto.envelope import open_as, parse_envelope, seal
 from gateway.crypto.keys import key_id
 from gateway.crypto.message import MessageContent
 from gateway.domain.hotline import Hotline
-from gateway.domain.reporter_access import locator_hash
-from gateway.store.records import CaseStatus, MessageKind, Recipient, RecipientKind
+from gateway.store.records import CaseStatus, MessageKind
 from tests.api.reporter_support import (
     AnonymousReporter,
     Client,
+    case_id_of,
+    investigator_writes,
     lookup_headers,
     outbox,
     proof_header,
@@ -33,59 +34,14 @@ from tests.api.reporter_support import (
 from tests.fixtures.organisation import Organisation, VettedPerson
 
 
-async def _case_id(hotline: Hotline, reporter: AnonymousReporter) -> uuid.UUID:
-    async with hotline.database.transaction(read_only=True) as tx:
-        case = await tx.cases.find_by_locator_hash(locator_hash(hotline, reporter.locator))
-    assert case is not None
-    return case.id
-
-
-async def _investigator_writes(
-    hotline: Hotline,
-    person: VettedPerson,
-    reporter: AnonymousReporter,
-    kind: str,
-    body: str,
-) -> None:
-    """What the investigator side stores for a follow-up or an internal note."""
-    case_id = await _case_id(hotline, reporter)
-    to_reporter = kind != "note"
-    readers = [person.keys.enc.public] + ([reporter.keys.public] if to_reporter else [])
-    envelope = seal(
-        MessageContent(kind=kind, body=body, created=int(time.time())),
-        recipients=readers,
-        case=str(case_id),
-        signer=person.keys.sig,
-    )
-    recipients = [
-        Recipient(
-            key_id=person.keys.enc.kid,
-            kind=RecipientKind.INVESTIGATOR,
-            investigator_id=uuid.UUID(person.investigator_id),
-        )
-    ]
-    if to_reporter:
-        recipients.append(Recipient(key_id=reporter.keys.kid, kind=RecipientKind.REPORTER))
-    async with hotline.database.transaction() as tx:
-        await tx.messages.append(
-            case_id,
-            kind=MessageKind(kind),
-            author_id=uuid.UUID(person.investigator_id),
-            visible_to_reporter=to_reporter,
-            envelope=envelope.encode(),
-            recipients=recipients,
-            at=datetime.now(UTC),
-        )
-
-
 async def test_the_reporter_sees_their_tip_and_follow_ups_but_no_notes_and_no_internals(
     client: Client, hotline: Hotline, organisation: Organisation
 ) -> None:
     person = await vet_with_account(hotline, organisation, "investigator", "triage")
     reporter = await submit_tip(client, [person], body="de tip")
-    await _investigator_writes(hotline, person, reporter, "followup", "Welke school?")
-    await _investigator_writes(hotline, person, reporter, "note", "intern: lijkt serieus")
-    case_id = await _case_id(hotline, reporter)
+    await investigator_writes(hotline, person, reporter, "followup", "Welke school?")
+    await investigator_writes(hotline, person, reporter, "note", "intern: lijkt serieus")
+    case_id = await case_id_of(hotline, reporter)
     async with hotline.database.transaction() as tx:
         await tx.cases.set_status(case_id, CaseStatus.REFERRED, at=datetime.now(UTC))
         await tx.cases.assign(case_id, uuid.UUID(person.investigator_id), at=datetime.now(UTC))
@@ -213,7 +169,7 @@ async def test_a_reply_is_stored_for_the_case_with_its_outbox_row_and_shown_back
 ) -> None:
     person = await vet_with_account(hotline, organisation, "triage")
     reporter = await submit_tip(client, [person])
-    case_id = await _case_id(hotline, reporter)
+    case_id = await case_id_of(hotline, reporter)
     envelope = sealed(
         "reply", _reply_readers(person, reporter), body="Het Lyceum", case=str(case_id)
     )
@@ -258,7 +214,7 @@ async def test_a_refused_reply_changes_nothing(
 ) -> None:
     person = await vet_with_account(hotline, organisation, "triage")
     reporter = await submit_tip(client, [person])
-    case = str(await _case_id(hotline, reporter))
+    case = str(await case_id_of(hotline, reporter))
     readers = _reply_readers(person, reporter)
     envelope = {
         "names another case": lambda: sealed("reply", readers, case=str(uuid.uuid4())),
@@ -302,8 +258,8 @@ async def test_withdrawing_purges_the_case_and_leaves_a_content_free_record(
 ) -> None:
     person = await vet_with_account(hotline, organisation, "triage")
     reporter = await submit_tip(client, [person])
-    await _investigator_writes(hotline, person, reporter, "followup", "Nog iets?")
-    case_id = await _case_id(hotline, reporter)
+    await investigator_writes(hotline, person, reporter, "followup", "Nog iets?")
+    case_id = await case_id_of(hotline, reporter)
 
     response = await client.delete(
         "/api/v1/reporter/case", headers=await lookup_headers(client, reporter)
