@@ -14,7 +14,14 @@ import pytest
 from playwright.async_api import Browser
 
 from gateway.config import Settings
-from tests.e2e.browser import LiveGateway, chromium, live_gateway, setup_problems
+from tests.e2e.browser import (
+    LiveGateway,
+    WatchedPage,
+    chromium,
+    live_gateway,
+    open_page,
+    setup_problems,
+)
 from tests.fixtures.app import make_settings
 from tests.fixtures.organisation import Organisation
 
@@ -49,3 +56,11 @@ async def browser() -> AsyncIterator[Browser]:
         pytest.fail("browser tests cannot run: " + "; ".join(problems), pytrace=False)
     async with chromium() as launched:
         yield launched
+
+
+@pytest.fixture
+async def harness(browser: Browser, gateway: LiveGateway) -> WatchedPage:
+    """A page with the protocol modules loaded as window.protocol, for page.evaluate."""
+    return await open_page(
+        browser, gateway.url("/e2e/harness.html"), wait_for="window.harnessReady"
+    )
