@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final, Literal, cast
+from urllib.parse import urlsplit
 
 ENV_PREFIX: Final = "TIPLINE_"
 SECRET_BYTES: Final = 32
@@ -75,6 +76,16 @@ class Settings:
     session_absolute_seconds: int
     log_level: str
     log_format: LogFormat
+    emergency_ack_seconds: int
+    escalation_interval_seconds: int
+    escalation_scan_seconds: int
+    webhook_url: str | None
+    webhook_secret: Secret | None = field(repr=False)
+    webhook_timeout_seconds: int
+    retention_closed_after_days: int | None
+    retention_idle_after_days: int | None
+    retention_withdrawn_after_days: int | None
+    retention_interval_seconds: int
 
     @property
     def uses_sqlite(self) -> bool:
@@ -139,6 +150,13 @@ def _boolean(where: str, raw: object) -> bool:
     raise ConfigError(f"{where}: expected true or false, got {raw!r}")
 
 
+def _days_or_off(where: str, raw: object) -> int | None:
+    """Whole days (0 = at once), or "off" to switch a retention rule off."""
+    if isinstance(raw, str) and raw.strip().lower() in {"off", "never"}:
+        return None
+    return _integer(0, 36_500)(where, raw)
+
+
 def _choice(*allowed: str) -> Callable[[str, object], str]:
     def parse(where: str, raw: object) -> str:
         value = _text(where, raw).lower()
@@ -172,6 +190,21 @@ _OPTIONS: Final = (
     _Option("sessions", "absolute_seconds", "session_absolute_seconds", _integer(300, 7 * 86_400)),
     _Option("logging", "level", "log_level", _choice("debug", "info", "warning", "error")),
     _Option("logging", "format", "log_format", _choice("json", "text")),
+    _Option("emergencies", "ack_seconds", "emergency_ack_seconds", _integer(30, 86_400)),
+    _Option(
+        "emergencies",
+        "escalation_interval_seconds",
+        "escalation_interval_seconds",
+        _integer(30, 86_400),
+    ),
+    _Option("emergencies", "scan_seconds", "escalation_scan_seconds", _integer(1, 3600)),
+    _Option("webhook", "url", "webhook_url", _optional_text),
+    _Option("webhook", "secret_file", "webhook_secret_file", _optional_text),
+    _Option("webhook", "timeout_seconds", "webhook_timeout_seconds", _integer(1, 120)),
+    _Option("retention", "closed_after_days", "retention_closed_after_days", _days_or_off),
+    _Option("retention", "idle_after_days", "retention_idle_after_days", _days_or_off),
+    _Option("retention", "withdrawn_after_days", "retention_withdrawn_after_days", _days_or_off),
+    _Option("retention", "interval_seconds", "retention_interval_seconds", _integer(60, 86_400)),
 )
 
 _DEFAULTS: Final[Mapping[str, object]] = {
@@ -197,6 +230,16 @@ _DEFAULTS: Final[Mapping[str, object]] = {
     "session_absolute_seconds": 12 * 3600,
     "log_level": "info",
     "log_format": "json",
+    "emergency_ack_seconds": 600,
+    "escalation_interval_seconds": 900,
+    "escalation_scan_seconds": 5,
+    "webhook_url": None,
+    "webhook_secret_file": None,
+    "webhook_timeout_seconds": 10,
+    "retention_closed_after_days": 30,
+    "retention_idle_after_days": 90,
+    "retention_withdrawn_after_days": 0,
+    "retention_interval_seconds": 3600,
 }
 
 
@@ -312,6 +355,7 @@ def _assemble(raw: Mapping[str, object], base_dir: Path, env: Mapping[str, str])
         "server_pepper", raw["server_pepper_file"], base_dir, production, secrets_dir
     )
     audit_key = _secret("audit_key", raw["audit_key_file"], base_dir, production, secrets_dir)
+    webhook_url, webhook_secret = _webhook(raw, base_dir, production)
     auto_migrate_raw = raw["auto_migrate"]
     auto_migrate = (not production) if auto_migrate_raw is None else bool(auto_migrate_raw)
 
@@ -338,7 +382,46 @@ def _assemble(raw: Mapping[str, object], base_dir: Path, env: Mapping[str, str])
         session_absolute_seconds=cast(int, raw["session_absolute_seconds"]),
         log_level=cast(str, raw["log_level"]),
         log_format=cast(LogFormat, raw["log_format"]),
+        emergency_ack_seconds=cast(int, raw["emergency_ack_seconds"]),
+        escalation_interval_seconds=cast(int, raw["escalation_interval_seconds"]),
+        escalation_scan_seconds=cast(int, raw["escalation_scan_seconds"]),
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        webhook_timeout_seconds=cast(int, raw["webhook_timeout_seconds"]),
+        retention_closed_after_days=cast(int | None, raw["retention_closed_after_days"]),
+        retention_idle_after_days=cast(int | None, raw["retention_idle_after_days"]),
+        retention_withdrawn_after_days=cast(int | None, raw["retention_withdrawn_after_days"]),
+        retention_interval_seconds=cast(int, raw["retention_interval_seconds"]),
     )
+
+
+_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _webhook(
+    raw: Mapping[str, object], base_dir: Path, production: bool
+) -> tuple[str | None, Secret | None]:
+    """The emergency webhook's address and signing secret: both or neither."""
+    url = cast(str | None, raw["webhook_url"])
+    secret_file = cast(str | None, raw["webhook_secret_file"])
+    where_url = f"{ENV_PREFIX}WEBHOOK_URL ([webhook] url)"
+    where_secret = f"{ENV_PREFIX}WEBHOOK_SECRET_FILE ([webhook] secret_file)"
+    if url is None:
+        if secret_file:
+            raise ConfigError(f"{where_secret}: set only together with {where_url}")
+        return None, None
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{where_url}: must be an http:// or https:// address")
+    # Even content-free alarms tell an observer when emergencies happen: protect them in transit.
+    if production and not _is_tls_or_onion(url) and parts.hostname not in _LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"{where_url}: the production profile sends webhooks only over https:// "
+            "(or to a .onion or loopback address)"
+        )
+    if not secret_file:
+        raise ConfigError(f"{where_secret}: a webhook needs a signing secret file")
+    return url, _read_secret_file(where_secret, _resolve(base_dir, secret_file))
 
 
 def _is_tls_or_onion(url: str) -> bool:
