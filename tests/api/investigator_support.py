@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp.test_utils import TestClient
 
@@ -181,8 +181,18 @@ class OpenCase:
         return str(self.case.id)
 
 
+class OnCase(Protocol):
+    """Anyone a case can be opened for: a `Person`, or a client's `Identity`."""
+
+    @property
+    def investigator_id(self) -> object: ...
+
+    @property
+    def keys(self) -> InvestigatorKeys: ...
+
+
 async def open_case_for(
-    hotline: Hotline, *people: Person, urgent: bool = False, body: str = "a tip"
+    hotline: Hotline, *people: OnCase, urgent: bool = False, body: str = "a tip"
 ) -> OpenCase:
     """A case as a reporter's tip leaves it: tip envelope, inbox rows, outbox row, one unit."""
     reporter = X25519KeyPair.generate()
@@ -211,14 +221,16 @@ async def open_case_for(
                     Recipient(
                         key_id=person.keys.enc.kid,
                         kind=RecipientKind.INVESTIGATOR,
-                        investigator_id=person.investigator_id,
+                        investigator_id=uuid.UUID(str(person.investigator_id)),
                     )
                     for person in people
                 ),
             ],
             at=now,
         )
-        await tx.inbox.add(case.id, [person.investigator_id for person in people], at=now)
+        await tx.inbox.add(
+            case.id, [uuid.UUID(str(person.investigator_id)) for person in people], at=now
+        )
         await tx.outbox.enqueue(
             CASE_CREATED,
             event_payload(case_id=case.id, at=now, urgent=urgent),
