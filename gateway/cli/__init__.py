@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import gateway
-from gateway.cli import audit, database, secret, serve
+from gateway.cli import audit, database, report, secret, serve
 from gateway.cli.common import CommandError
 from gateway.config import ConfigError
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     database.add_parser(commands)
     secret.add_parser(commands)
     audit.add_parser(commands)
+    report.add_parser(commands)
     return parser
 
 
