@@ -60,18 +60,27 @@ class OutboxRepository:
         return _record(row)
 
     async def claim(
-        self, *, now: datetime, lease: timedelta, limit: int = 50
+        self,
+        *,
+        now: datetime,
+        lease: timedelta,
+        limit: int = 50,
+        topics: Collection[str] | None = None,
     ) -> list[OutboxMessage]:
         """Take up to `limit` due, undelivered messages for delivery, oldest first.
 
         Claimed rows become due again only after `lease`, so a deliverer that crashes
         loses nothing. On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets several processes
-        claim at once without ever sharing a row; SQLite has a single writer.
+        claim at once without ever sharing a row; SQLite has a single writer. With
+        `topics`, only those topics are claimed (each deliverer takes its own kind).
         """
+        conditions = [OutboxRow.delivered_at.is_(None), OutboxRow.available_at <= now]
+        if topics is not None:
+            conditions.append(OutboxRow.topic.in_(list(topics)))
         ids = list(
             await self._session.scalars(
                 select(OutboxRow.id)
-                .where(OutboxRow.delivered_at.is_(None), OutboxRow.available_at <= now)
+                .where(*conditions)
                 .order_by(OutboxRow.available_at, OutboxRow.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
