@@ -7,10 +7,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UI       := gateway/web/ui
 UI_STAMP := $(UI)/node_modules/.installed
-CHROMIUM := /usr/bin/chromium
+# Debian packages the tests drive for real, as command:package: Chromium (tests/e2e),
+# nginx, tor, systemd-analyze and openssl (tests/deploy). A missing one fails its tests
+# rather than skipping them, so `make install` brings whatever is missing, with one
+# apt-get update for all. (On a workstation this also installs nginx's and tor's services.)
+DEBIAN_TOOLS := /usr/bin/chromium:chromium /usr/sbin/nginx:nginx /usr/sbin/tor:tor \
+                /usr/bin/systemd-analyze:systemd /usr/bin/openssl:openssl
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test lint format bench clean debian-packages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,17 +31,20 @@ $(UI_STAMP): $(UI)/package.json $(UI)/package-lock.json
 	cd $(UI) && npm ci --ignore-scripts --no-audit --no-fund
 	touch $(UI_STAMP)
 
-# Debian's Chromium for the browser tests (tests/e2e); Playwright never downloads a browser.
-$(CHROMIUM):
-	apt-get update
-	apt-get install -y chromium
+# Playwright never downloads a browser: it drives Debian's Chromium.
+debian-packages: ## install the Debian packages the tests need, if any is missing
+	@missing=$$(for tool in $(DEBIAN_TOOLS); do [ -x "$${tool%%:*}" ] || printf '%s ' "$${tool#*:}"; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
 
-install: $(STAMP) $(UI_STAMP) $(CHROMIUM) ## create .venv, install the gateway, its tools, libsodium.js and Chromium
+install: $(STAMP) $(UI_STAMP) debian-packages ## create .venv, install the gateway, its tools, libsodium.js and the Debian packages the tests use
 
 run: $(STAMP) $(UI_STAMP) ## start the gateway on the embedded default (SQLite, in-process broker, demo organisation)
 	$(BIN)/tipline serve --config config/dev.toml
 
-test: $(STAMP) $(UI_STAMP) $(CHROMIUM) ## run the whole suite: embedded backends and PostgreSQL + Redis
+test: $(STAMP) $(UI_STAMP) debian-packages ## run the whole suite: embedded backends and PostgreSQL + Redis
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff, formatting and mypy --strict
