@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import gateway
-from gateway.cli import audit, database, report, secret, serve
+from gateway.cli import admin, audit, case, database, investigator, report, secret, serve
 from gateway.cli.common import CommandError
 from gateway.config import ConfigError
 
@@ -26,6 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_parser(commands)
     audit.add_parser(commands)
     report.add_parser(commands)
+    admin.add_parser(commands)
+    investigator.add_parser(commands, more=case.add_case_commands)
+    case.add_parser(commands)
+    # The everyday investigator commands also work without the `investigator` prefix.
+    investigator.add_login(commands)
+    investigator.add_logout(commands)
+    investigator.add_inbox(commands)
+    investigator.add_watch(commands)
     return parser
 
 
