@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from gateway.blobs import BlobStore
 from gateway.broker import Broker
@@ -20,6 +21,15 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class EmergencyRules:
+    """When an unacknowledged emergency escalates, and whether alarms also go to the webhook."""
+
+    ack_after: timedelta = timedelta(minutes=10)
+    interval: timedelta = timedelta(minutes=15)
+    webhook: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Hotline:
     database: Database
     broker: Broker
@@ -31,3 +41,4 @@ class Hotline:
     # Keys the stored locator and login hashes: a stolen database alone cannot be matched.
     pepper: bytes
     limits: Limits
+    emergencies: EmergencyRules = EmergencyRules()

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from gateway.broker import Broker, BrokerUnavailable
 from gateway.domain.clock import Clock
+from gateway.domain.events import TOPICS
 from gateway.store import Database, DatabaseUnavailable, Transaction
 from gateway.store.records import JSONValue, OutboxMessage
 
@@ -101,7 +102,10 @@ class OutboxRelay:
         """
         now = self._clock.now()
         async with self._database.transaction() as tx:
-            claimed = await tx.outbox.claim(now=now, lease=self._lease, limit=self._batch_size)
+            # Only live topics: other deliverers (the webhook) take their own rows.
+            claimed = await tx.outbox.claim(
+                now=now, lease=self._lease, limit=self._batch_size, topics=TOPICS
+            )
             audiences = {message.id: await audience(tx, message) for message in claimed}
         published: list[int] = []
         try:

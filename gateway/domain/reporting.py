@@ -24,6 +24,7 @@ from gateway.crypto.pickup import LOCATOR_BYTES, Locator
 from gateway.crypto.shape import read_bytes, read_list, read_object, read_version
 from gateway.domain import events, recipients
 from gateway.domain.attachments import MAX_ATTACHMENTS_PER_MESSAGE, link_to_case
+from gateway.domain.emergency import sound_alarm
 from gateway.domain.errors import Conflict, InvalidInput, NoRecipients
 from gateway.domain.hotline import Hotline
 from gateway.domain.recipients import RecipientRule
@@ -179,6 +180,9 @@ async def submit_tip(hotline: Hotline, tip: TipSubmission) -> ReceivedTip:
                 at=now,
                 case_id=case.id,
             )
+            if tip.urgent:
+                # In the tip's own unit: an accepted emergency always has its alarm and timer.
+                await sound_alarm(tx, hotline.emergencies, vetted, case, at=now)
     except LocatorTaken:
         # Codes carry ~90 bits: only a deliberate re-use lands here, and whoever re-uses a
         # code could look the case up with it anyway; an honest client makes a new code.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import timedelta
 from functools import partial
 
 from aiohttp import web
@@ -15,15 +16,17 @@ from gateway.crypto.encoding import b64decode
 from gateway.crypto.errors import CryptoError
 from gateway.crypto.keys import PUBLIC_KEY_BYTES
 from gateway.domain.audit import AuditTrail
-from gateway.domain.clock import SystemClock
+from gateway.domain.clock import Clock, SystemClock
 from gateway.domain.directory import DirectoryBook
-from gateway.domain.hotline import Hotline, Limits
+from gateway.domain.hotline import EmergencyRules, Hotline, Limits
 from gateway.domain.keys import derive_subkey
 from gateway.domain.proof_of_work import ProofOfWorkGate
 from gateway.store import Database, migrate
 from gateway.web import (
     admin,
     auth,
+    duty,
+    emergency,
     events,
     health,
     investigator,
@@ -31,6 +34,7 @@ from gateway.web import (
     reporter,
     reporter_attachments,
     shutdown,
+    timers,
 )
 from gateway.web.errors import error_middleware
 from gateway.web.keys import BROKER, DATABASE, HOTLINE, METRICS, SETTINGS
@@ -54,6 +58,8 @@ def all_endpoints() -> tuple[Endpoint, ...]:
         *admin.ENDPOINTS,
         *investigator.ENDPOINTS,
         *events.ENDPOINTS,
+        *duty.ENDPOINTS,
+        *emergency.ENDPOINTS,
     )
 
 
@@ -86,11 +92,10 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         await broker.close()
 
 
-async def _hotline(app: web.Application) -> AsyncIterator[None]:
+async def _hotline(app: web.Application, *, clock: Clock) -> AsyncIterator[None]:
     """The domain's dependencies, built once the database and the broker are open."""
     settings = app[SETTINGS]
     settings.blob_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    clock = SystemClock()
     pepper = settings.server_pepper.reveal()
     app[HOTLINE] = Hotline(
         database=app[DATABASE],
@@ -109,6 +114,11 @@ async def _hotline(app: web.Application) -> AsyncIterator[None]:
         limits=Limits(
             max_body_bytes=settings.max_body_bytes,
             max_attachment_bytes=settings.max_attachment_bytes,
+        ),
+        emergencies=EmergencyRules(
+            ack_after=timedelta(seconds=settings.emergency_ack_seconds),
+            interval=timedelta(seconds=settings.escalation_interval_seconds),
+            webhook=settings.webhook_url is not None,
         ),
     )
     yield
@@ -131,9 +141,15 @@ def organisation_key(settings: Settings) -> bytes | None:
 
 
 def create_app(
-    settings: Settings, *, extra_cleanup: Iterable[CleanupContext] = ()
+    settings: Settings,
+    *,
+    extra_cleanup: Iterable[CleanupContext] = (),
+    clock: Clock | None = None,
 ) -> web.Application:
-    """Build the gateway. Resources open in order on start-up and close in reverse."""
+    """Build the gateway. Resources open in order on start-up and close in reverse.
+
+    `clock` is for tests that move time (escalation, retention); the default is the system's.
+    """
     organisation_key(settings)  # refuse a malformed key before anything starts
     metrics = Metrics()
     app = web.Application(
@@ -143,7 +159,10 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = metrics
     shutdown.install(app)
-    app.cleanup_ctx.extend((_database, _broker, _hotline, events.live_events, *extra_cleanup))
+    hotline = partial(_hotline, clock=clock or SystemClock())
+    app.cleanup_ctx.extend(
+        (_database, _broker, hotline, events.live_events, timers.background_work, *extra_cleanup)
+    )
     app.on_shutdown.append(events.close_sockets)
     endpoints = all_endpoints()
     register(app, endpoints)

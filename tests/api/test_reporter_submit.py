@@ -81,7 +81,7 @@ async def test_a_tip_becomes_a_case_with_its_message_inboxes_and_outbox_row_at_o
     assert [
         (topic, payload["urgent"], case_id)
         for topic, payload, case_id in await outbox(hotline.database)
-    ] == [("case.created", True, case.id)]
+    ] == [("case.created", True, case.id), ("case.emergency", True, case.id)]
     stored = parse_envelope(messages[0].envelope)
     assert open_as(stored, active.keys.enc).body == "canary-tip-body"
     assert open_as(stored, reporter.keys).body == "canary-tip-body"
