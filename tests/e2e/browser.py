@@ -6,8 +6,9 @@ Used by the fixtures in conftest.py and by measure_costs.py (which runs outside 
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +34,16 @@ PAGES: Final = Path(__file__).with_name("pages")
 SCREENSHOTS: Final = Path(__file__).with_name("screenshots")
 VECTOR_FILE: Final = Path(__file__).parents[1] / "vectors" / "protocol-v1.json"
 
+RELAY_SETTLE_SECONDS: Final = 0.25
+
 PHONE: Final = {"width": 360, "height": 740}
 DESKTOP: Final = {"width": 1280, "height": 800}
 
-_PAGE_TYPES: Final = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+_PAGE_TYPES: Final = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
 
 
 def setup_problems() -> list[str]:
@@ -90,6 +97,9 @@ async def live_gateway(settings: Settings) -> AsyncIterator[LiveGateway]:
         await site.start()
         host, port = runner.addresses[0][:2]
         yield LiveGateway(app=app, base_url=f"http://{host}:{port}")
+        # Shutting down cancels the outbox relay; cancelled mid-query (in a test this short, its
+        # first poll) aiosqlite's thread later reports to a closed loop. Let that round finish.
+        await asyncio.sleep(RELAY_SETTLE_SECONDS)
     finally:
         await runner.cleanup()
 
@@ -134,6 +144,10 @@ class WatchedPage:
         path = SCREENSHOTS / f"{name}-{width}px.png"
         await self.page.screenshot(path=str(path), full_page=True)
         return path
+
+
+# open_gateway_page (conftest.py): path or URL, viewport=, wait_for= -> WatchedPage.
+PageOpener = Callable[..., Awaitable[WatchedPage]]
 
 
 async def open_page(

@@ -11,11 +11,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser
 
 from gateway.config import Settings
 from tests.e2e.browser import (
+    DESKTOP,
     LiveGateway,
+    PageOpener,
     WatchedPage,
     chromium,
     live_gateway,
@@ -43,13 +46,17 @@ def settings(tmp_path: Path, database_url: str, organisation: Organisation) -> S
     )
 
 
-@pytest.fixture
+# The browser tests run in the session's event loop (pytestmark in each module): one Chromium
+# serves the whole run, so a test pays for a fresh context and page, not for a browser start.
+
+
+@pytest_asyncio.fixture(loop_scope="session")
 async def gateway(settings: Settings) -> AsyncIterator[LiveGateway]:
     async with live_gateway(settings) as live:
         yield live
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     problems = setup_problems()
     if problems:
@@ -58,9 +65,25 @@ async def browser() -> AsyncIterator[Browser]:
         yield launched
 
 
-@pytest.fixture
-async def harness(browser: Browser, gateway: LiveGateway) -> WatchedPage:
+@pytest_asyncio.fixture(loop_scope="session")
+async def open_gateway_page(browser: Browser, gateway: LiveGateway) -> AsyncIterator[PageOpener]:
+    """Open a gateway path (or any URL) in a fresh browser context; all closed after the test."""
+    opened: list[WatchedPage] = []
+
+    async def opener(
+        path: str, *, viewport: dict[str, int] = DESKTOP, wait_for: str | None = None
+    ) -> WatchedPage:
+        url = gateway.url(path) if path.startswith("/") else path
+        watched = await open_page(browser, url, viewport=viewport, wait_for=wait_for)
+        opened.append(watched)
+        return watched
+
+    yield opener
+    for watched in opened:
+        await watched.page.context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def harness(open_gateway_page: PageOpener) -> WatchedPage:
     """A page with the protocol modules loaded as window.protocol, for page.evaluate."""
-    return await open_page(
-        browser, gateway.url("/e2e/harness.html"), wait_for="window.harnessReady"
-    )
+    return await open_gateway_page("/e2e/harness.html", wait_for="window.harnessReady")

@@ -23,6 +23,8 @@ from gateway.web.keys import HOTLINE
 from tests.e2e.browser import LiveGateway, WatchedPage
 from tests.fixtures.organisation import Organisation
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
 NOW = int(time.time())
 # Text that must survive both implementations exactly: accents, emoji, a line separator, markup.
 AWKWARD = 'Zoë ☕ 𝄞 \u2028 "quoted" \\ <script>alert(1)</script> \x01'

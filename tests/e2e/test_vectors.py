@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.async_api import Browser
+import pytest
 
-from tests.e2e.browser import LiveGateway, open_page, vectors
+from tests.e2e.browser import PageOpener, vectors
 
 # How each key of the vector file is checked in the browser: "items" lists give one result per
 # item (section.key[i]), "whole" values one result (section.key). "note" keys only describe.
@@ -86,10 +86,9 @@ def test_every_key_of_the_vector_file_has_a_browser_check() -> None:
         )
 
 
-async def test_the_browser_passes_every_vector(browser: Browser, gateway: LiveGateway) -> None:
-    watched = await open_page(
-        browser, gateway.url("/e2e/vectors.html"), wait_for="window.vectorsDone"
-    )
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_browser_passes_every_vector(open_gateway_page: PageOpener) -> None:
+    watched = await open_gateway_page("/e2e/vectors.html", wait_for="window.vectorsDone")
     results: list[dict[str, Any]] = await watched.evaluate("window.vectorResults")
     failures = [f"{r['id']}: {r['detail']}" for r in results if not r["ok"]]
     assert failures == []
