@@ -349,6 +349,11 @@ def _assemble(raw: Mapping[str, object], base_dir: Path, env: Mapping[str, str])
                 "TIPLINE_ORG_PUBLIC_KEY ([organisation] public_key): the production profile "
                 "needs the organisation's public key pinned"
             )
+        if raw["demo"]:
+            raise ConfigError(
+                "TIPLINE_DEMO ([demo] enabled): the demo organisation keeps its keys and "
+                "passphrases in clear; the production profile refuses it"
+            )
 
     secrets_dir = data_dir / "secrets"
     server_pepper = _secret(

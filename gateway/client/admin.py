@@ -75,9 +75,7 @@ def open_organisation_key_file(path: Path, passphrase: str) -> Ed25519KeyPair:
         raise OrganisationKeyError(f"cannot read {path} ({error.strerror})") from None
     bundle = parse_key_bundle(data.strip())
     try:
-        return open_organisation_key(
-            bundle, derive_login_keys(passphrase, bundle.salt, bundle.kdf)
-        )
+        return open_organisation_key(bundle, derive_login_keys(passphrase, bundle.salt, bundle.kdf))
     except DecryptionFailed:
         raise OrganisationKeyError("the passphrase does not open the organisation key") from None
 

@@ -9,6 +9,7 @@ from functools import partial
 
 from aiohttp import web
 
+from gateway import demo
 from gateway.blobs import FolderBlobStore
 from gateway.broker import open_broker
 from gateway.config import ConfigError, Settings
@@ -124,10 +125,23 @@ async def _hotline(app: web.Application, *, clock: Clock) -> AsyncIterator[None]
     yield
 
 
+async def _demo(app: web.Application) -> AsyncIterator[None]:
+    """The demo organisation's people, enrolled and vetted before the first request."""
+    settings = app[SETTINGS]
+    if settings.demo and settings.org_public_key is None:
+        await demo.prepare_demo(app[HOTLINE], settings)
+    elif settings.demo:
+        logger.warning("demo_skipped_organisation_key_pinned")
+    yield
+
+
 def organisation_key(settings: Settings) -> bytes | None:
-    """The pinned organisation key, or None while the hotline has none configured."""
+    """The pinned organisation key, or None while the hotline has none configured.
+
+    With the demo on and no key pinned, the demo organisation's key (made on first start).
+    """
     if settings.org_public_key is None:
-        return None
+        return demo.demo_organisation_key(settings) if settings.demo else None
     try:
         key = b64decode(settings.org_public_key, what="organisation public key")
     except CryptoError:
@@ -161,7 +175,15 @@ def create_app(
     shutdown.install(app)
     hotline = partial(_hotline, clock=clock or SystemClock())
     app.cleanup_ctx.extend(
-        (_database, _broker, hotline, events.live_events, timers.background_work, *extra_cleanup)
+        (
+            _database,
+            _broker,
+            hotline,
+            _demo,
+            events.live_events,
+            timers.background_work,
+            *extra_cleanup,
+        )
     )
     app.on_shutdown.append(events.close_sockets)
     endpoints = all_endpoints()
