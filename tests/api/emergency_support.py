@@ -2,7 +2,7 @@
 
 `ManualClock` is the movable clock the app is built with (`create_app(settings, clock=…)`):
 deadlines, outbox availability and retention all read it, so a test moves time instead of
-waiting. Sessions, TOTP and the broker keep real time, which these tests never need to move.
+waiting. Log people in before moving it: login checks TOTP codes against the same clock.
 """
 
 from __future__ import annotations
