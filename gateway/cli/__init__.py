@@ -7,7 +7,17 @@ import sys
 from collections.abc import Sequence
 
 import gateway
-from gateway.cli import admin, audit, case, database, investigator, report, secret, serve
+from gateway.cli import (
+    admin,
+    audit,
+    backup,
+    case,
+    database,
+    investigator,
+    report,
+    secret,
+    serve,
+)
 from gateway.cli.common import CommandError
 from gateway.config import ConfigError
 
@@ -23,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.add_parser(commands)
     database.add_parser(commands)
+    backup.add_parser(commands)
     secret.add_parser(commands)
     audit.add_parser(commands)
     report.add_parser(commands)
