@@ -8,6 +8,7 @@ the sibling file instead (see docs/BROWSER.md: no inline script, works in module
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -74,14 +75,27 @@ class UiAssetsMissing(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class VendorModule:
+    """One libsodium.js file as served, and its gzip form (535 KB become 188 KB: phones, Tor)."""
+
+    body: bytes
+    gzipped: bytes
+
+    @classmethod
+    def of(cls, body: bytes) -> VendorModule:
+        # Compressed once at start-up; public, constant files have no secret for BREACH to find.
+        return cls(body=body, gzipped=gzip.compress(body, compresslevel=9, mtime=0))
+
+
+@dataclass(frozen=True, slots=True)
 class VendorModules:
     """The two libsodium.js files as served: the wrapper (import rewritten) and its core."""
 
     version: str
-    wrappers: bytes
-    core: bytes
+    wrappers: VendorModule
+    core: VendorModule
 
-    def body(self, name: str) -> bytes:
+    def module(self, name: str) -> VendorModule:
         if name == WRAPPERS_FILE:
             return self.wrappers
         if name == CORE_FILE:
@@ -126,8 +140,8 @@ def load_vendor_modules(ui_dir: Path) -> VendorModules:
         )
     return VendorModules(
         version=pinned[SODIUM_PACKAGE],
-        wrappers=wrappers.replace(_BARE_IMPORT, _SIBLING_IMPORT),
-        core=core,
+        wrappers=VendorModule.of(wrappers.replace(_BARE_IMPORT, _SIBLING_IMPORT)),
+        core=VendorModule.of(core),
     )
 
 
@@ -155,8 +169,12 @@ class StaticFiles:
     async def vendor_module(self, request: web.Request) -> web.Response:
         if self.vendor is None:
             raise ServiceUnavailable("The web interface's files are not installed on this server.")
-        body = self.vendor.body(request.match_info["name"])
-        return web.Response(body=body, headers={"Content-Type": JAVASCRIPT})
+        module = self.vendor.module(request.match_info["name"])
+        headers = {"Content-Type": JAVASCRIPT, "Vary": "Accept-Encoding"}
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            headers["Content-Encoding"] = "gzip"
+            return web.Response(body=module.gzipped, headers=headers)
+        return web.Response(body=module.body, headers=headers)
 
     async def ui_file(self, request: web.Request) -> web.FileResponse:
         path = self.resolve(request.match_info["path"])
@@ -206,6 +224,16 @@ def register_static_routes(app: web.Application, ui_dir: Path | None = None) -> 
     app.router.add_get(VENDOR_ROUTE + "/{name}", files.vendor_module)
     app.router.add_get(STATIC_ROUTE + "/{path:.+}", files.ui_file)
     return files
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """True when an Accept-Encoding header admits gzip (and does not refuse it with q=0)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in {"gzip", "x-gzip"}:
+            quality = params.strip().lower().removeprefix("q=").strip()
+            return quality not in {"0", "0.0", "0.00", "0.000"}
+    return False
 
 
 def missing_assets_page() -> web.Response:

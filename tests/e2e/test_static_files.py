@@ -32,10 +32,12 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 live = pytest.mark.asyncio(loop_scope="session")
 
 
-async def fetch(gateway: LiveGateway, path: str) -> tuple[int, dict[str, str], bytes]:
+async def fetch(
+    gateway: LiveGateway, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(gateway.url(path)) as response,
+        session.get(gateway.url(path), headers=headers) as response,
     ):
         return response.status, dict(response.headers), await response.read()
 
@@ -58,6 +60,22 @@ async def test_libsodium_is_served_as_javascript_with_its_one_bare_import_pointe
             static.UI_DIR / "node_modules/libsodium-sumo/dist/modules-sumo-esm/libsodium-sumo.mjs"
         ).read_bytes()
     )
+
+
+@live
+async def test_libsodium_goes_out_gzipped_to_browsers_that_accept_it_and_plain_otherwise(
+    gateway: LiveGateway,
+) -> None:
+    path = "/static/vendor/libsodium-sumo.mjs"
+    _, zipped, zipped_body = await fetch(gateway, path, {"Accept-Encoding": "gzip, br"})
+    _, plain, plain_body = await fetch(gateway, path, {"Accept-Encoding": "identity"})
+    _, refused, _ = await fetch(gateway, path, {"Accept-Encoding": "gzip;q=0, identity"})
+    assert zipped["Content-Encoding"] == "gzip"
+    assert int(zipped["Content-Length"]) < int(plain["Content-Length"]) // 2
+    assert zipped_body == plain_body  # aiohttp's client unzips
+    assert "Content-Encoding" not in plain
+    assert "Content-Encoding" not in refused
+    assert zipped["Vary"] == plain["Vary"] == "Accept-Encoding"
 
 
 @live
