@@ -4,7 +4,7 @@ The rows go in one unit of work, together with the outbox row that tells investi
 views to drop the case; the blobs are deleted once that unit has committed (deleting them
 first would lose data if the unit failed). What remains is content-free: an audit entry
 (`case.withdrawn`: case id, time, counts) and the outbox row (case id, time). No broker key
-is tied to a case today; escalation timers, when they come, must be cancelled here too.
+belongs to a case: escalation deadlines live on the case row and go with it.
 """
 
 from __future__ import annotations
