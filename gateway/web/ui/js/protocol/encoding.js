@@ -70,7 +70,8 @@ function encodedLength(byteLength) {
  */
 export function b64decode(text, { what, length = null, maxLength = null }) {
   if (typeof text !== "string") throw new Malformed(`${what} must be a base64url string`);
-  if (maxLength !== null && text.length > encodedLength(maxLength)) {
+  // Lengths in code points, as Python counts them (only non-ASCII text differs, and is refused).
+  if (maxLength !== null && text.length > encodedLength(maxLength) && codePointLength(text) > encodedLength(maxLength)) {
     throw new TooLarge(`${what} is longer than ${maxLength} bytes`);
   }
   if (length !== null && text.length !== encodedLength(length)) {

@@ -2,13 +2,12 @@
  * The slow steps of the protocol run in a worker (worker.js) so that the page keeps drawing and
  * answering while Argon2id or the proof of work take their half second or more.
  */
-import { b64decode } from "./encoding.js";
+import { b64decode, utf8Encode } from "./encoding.js";
 import * as errors from "./errors.js";
 import { argon2id } from "./kdf.js";
 import { LOGIN_KEY_BYTES, loginKdfInput, loginKeysFromSeed } from "./keybundle.js";
 import { PICKUP_KDF, pickupSalt, reporterKeysFromSeed } from "./pickup.js";
 import { NONCE_BYTES, PowSolution, solve } from "./pow.js";
-import { utf8Encode } from "./encoding.js";
 
 const ERRORS_BY_CODE = {
   malformed: errors.Malformed,
