@@ -1,6 +1,7 @@
 """The organisation's and the investigator's command lines against a live gateway process:
-init-org -> invite -> enroll -> vet -> login -> inbox -> show -> ask (the reporter reads it)
--> status -> revoke (the session ends at once) -> logout."""
+init-org -> invite -> enroll -> vet -> (a reporter submits) -> login -> inbox -> show -> ask
+-> (the reporter reads it and answers) -> show -> status -> revoke (the session ends at once)
+-> logout."""
 
 from __future__ import annotations
 
@@ -199,6 +200,15 @@ def run_the_loop(
                            cwd=reporter_home))  # fmt: skip
     assert "Which street is the flat in?" in read_back
     assert "police liaison" not in read_back  # internal notes never reach the reporter
+    ok(
+        tipline(
+            "report", "reply", "--code-file", str(code_file), "--text", "Kerkstraat 12",
+            env=reporter_env, cwd=reporter_home,
+        )
+    )  # fmt: skip
+    answered = ok(tipline("case", "show", case_id, env=alice_env, cwd=alice_home))
+    assert "Kerkstraat 12" in answered
+    assert "by Alice de Vries" in answered  # her question, signed and verified
     moved = ok(tipline("case", "status", case_id, "triage", env=alice_env, cwd=alice_home))
     assert "now triage" in moved
 
