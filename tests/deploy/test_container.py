@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import gateway.web
+from gateway.web.static import UI_DIR
 from tests.deploy.tools import DEPLOY, run
 
 CONTAINERFILES = (DEPLOY / "Containerfile", DEPLOY / "tor" / "Containerfile")
@@ -121,3 +123,14 @@ def test_the_image_checks_its_own_health_on_healthz_and_stops_on_sigterm() -> No
     assert final["ENTRYPOINT"] == '["tipline"]'
     assert final["CMD"] == '["serve"]'
     assert "TIPLINE_PROFILE=production" in final["ENV"]
+
+
+def test_the_ui_assets_land_where_the_installed_gateway_serves_them_from() -> None:
+    runs = " ".join(
+        argument
+        for instruction, argument in instructions(DEPLOY / "Containerfile")
+        if instruction == "RUN"
+    )
+    assert "pathlib.Path(gateway.web.__file__).parent / " in runs
+    assert '"$ui_dir/node_modules"' in runs
+    assert Path(gateway.web.__file__).parent / "ui" == UI_DIR
