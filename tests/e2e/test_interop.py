@@ -235,7 +235,7 @@ async def test_the_served_directory_verifies_in_the_browser_with_the_same_vetted
     expected = directory.vetted(NOW)
 
     seen: dict[str, Any] = await harness.evaluate(
-        """async ([pinned, other, now]) => {
+        """async ([pinned, other, now, revokedSigPk]) => {
             const { directory, keys } = window.protocol;
             const served = await (await fetch("/api/v1/directory")).text();
             const orgPublicKey = window.unb64(pinned);
@@ -245,14 +245,34 @@ async def test_the_served_directory_verifies_in_the_browser_with_the_same_vetted
             try {
                 directory.parseDirectory(served, { orgPublicKey: window.unb64(other) });
             } catch (error) { underOtherPin = error.code; }
+            const revokedSigKid = keys.keyId(window.unb64(revokedSigPk));
+            const triage = vetted.withRole("triage")[0];
             return {
+                signerFound: vetted.bySigKid(triage.sigKid) === triage,
+                recipientFound: vetted.byEncKid(triage.encKid) === triage,
+                revokedSignerVetted: vetted.bySigKid(revokedSigKid) !== null,
+                revokedSignerOnRecord: verified.addedEntryForSigKid(revokedSigKid)?.name,
+                revokedKey: verified.isRevoked(window.unb64(revokedSigPk)),
+                rolledBack: verified.extends(4, new Uint8Array(32)),
                 members: vetted.members.map((m) => [m.investigatorId, m.name, [...m.roles].sort()]),
                 tipKids: vetted.newTipRecipients().map((pk) => window.b64(keys.keyId(pk))).sort(),
                 head: window.b64(verified.head), seq: verified.entries.length, underOtherPin,
             };
         }""",
-        [organisation.public_key_text, b64encode(bytes(range(32))), NOW],
+        [
+            organisation.public_key_text,
+            b64encode(bytes(range(32))),
+            NOW,
+            b64encode(liaison.keys.sig.public),
+        ],
     )
+    # What pages need to check a signer and show an old message's author.
+    assert seen["signerFound"]
+    assert seen["recipientFound"]
+    assert not seen["revokedSignerVetted"]
+    assert seen["revokedSignerOnRecord"] == "Bram"
+    assert seen["revokedKey"]
+    assert not seen["rolledBack"]
     assert seen["members"] == [
         [m.investigator_id, m.name, sorted(m.roles)] for m in expected.members
     ]
