@@ -29,6 +29,7 @@ from gateway.crypto.directory import RECOVERY, TRIAGE, VettedSet
 from gateway.crypto.envelope import Envelope, verify_envelope_signature
 from gateway.crypto.keys import key_id
 from gateway.domain.accounts import Caller, vetted_member
+from gateway.domain.audit import DetailValue
 from gateway.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.domain.events import CASE_UPDATED, MESSAGE_CREATED, event_payload
 from gateway.domain.hotline import Hotline
@@ -64,6 +65,12 @@ INVESTIGATOR_KINDS: Final = {
     "followup": MessageKind.FOLLOWUP,
     "note": MessageKind.NOTE,
     "consent_request": MessageKind.CONSENT_REQUEST,
+}
+# What the audit trail calls each investigator message (the kind, never the content).
+AUDIT_ACTIONS: Final = {
+    MessageKind.FOLLOWUP: "case.ask",
+    MessageKind.NOTE: "case.note",
+    MessageKind.CONSENT_REQUEST: "case.consent_request",
 }
 
 
@@ -132,6 +139,13 @@ async def open_case(hotline: Hotline, caller: Caller, case_id: UUID) -> CaseView
             await tx.inbox.investigators_of_case(case_id)
         )
         await tx.inbox.mark_seen(caller.id, case_id, at=now)
+        await hotline.audit.record(
+            tx,
+            action="case.open",
+            actor_id=caller.id,
+            case_id=case_id,
+            details={"messages": len(messages)},
+        )
     return CaseView(
         case=case,
         investigators=investigators,
@@ -213,6 +227,13 @@ async def post_message(
             at=now,
             case_id=case_id,
         )
+        await hotline.audit.record(
+            tx,
+            action=AUDIT_ACTIONS[kind],
+            actor_id=caller.id,
+            case_id=case_id,
+            details={"seq": message.seq},
+        )
     logger.info(
         "case_message_stored",
         extra={"case_id": str(case_id), "kind": kind.value, "seq": message.seq},
@@ -262,11 +283,13 @@ async def update_case(
     async with hotline.database.transaction() as tx:
         case = await _entry_case(tx, caller, case_id)
         changed = False
+        audit: list[tuple[str, dict[str, DetailValue]]] = []
         if status is not None and status is not case.status:
             check_transition(case, status, caller)
             moved = await tx.cases.set_status(case_id, status, at=now, expected=case.status)
             if moved is None:
                 raise Conflict("Someone changed the case meanwhile; load it and try again.")
+            audit.append(("case.status", {"from": case.status.value, "to": status.value}))
             case, changed = moved, True
         if assign is not None and assign.assignee != case.assignee_id:
             if assign.assignee is not None:
@@ -279,11 +302,17 @@ async def update_case(
             assigned = await tx.cases.assign(case_id, assign.assignee, at=now)
             if assigned is None:
                 raise NoSuchCase
+            assignee = str(assign.assignee) if assign.assignee else None
+            audit.append(("case.assign", {"assignee": assignee}))
             case, changed = assigned, True
         if changed:
             payload = event_payload(case_id=case_id, at=now)
             payload["status"] = case.status.value
             await tx.outbox.enqueue(CASE_UPDATED, payload, at=now, case_id=case_id)
+        for action, details in audit:  # last: the audit lock is taken after the case row's
+            await hotline.audit.record(
+                tx, action=action, actor_id=caller.id, case_id=case_id, details=details
+            )
     if changed:
         logger.info("case_updated", extra={"case_id": str(case_id), "status": case.status.value})
     return case

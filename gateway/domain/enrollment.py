@@ -125,6 +125,12 @@ async def create_invite(
             at=now,
             expires_at=now + valid_for,
         )
+        await hotline.audit.record(
+            tx,
+            action="invite.create",
+            actor_id=created_by,
+            details={"invite": str(invite.id), "roles": ":".join(requested)},
+        )
     logger.info("invite_created", extra={"invite_id": str(invite.id)})
     return IssuedInvite(invite=invite, token=token)
 

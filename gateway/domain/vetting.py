@@ -116,12 +116,31 @@ class _Effects:
         self.revoked: list[UUID] = []
 
 
-async def record_entry(hotline: Hotline, sessions: SessionBook, signed: SignedEntry) -> Directory:
-    """Verify and store one signed entry with its effects; revocations take effect at once."""
+async def record_entry(
+    hotline: Hotline,
+    sessions: SessionBook,
+    signed: SignedEntry,
+    *,
+    actor_id: UUID | None = None,
+) -> Directory:
+    """Verify and store one signed entry with its effects; revocations take effect at once.
+
+    `actor_id` is the admin who submitted it (None: a request signed with the organisation key).
+    """
     effects = _Effects(hotline)
 
     async def hook(tx: Transaction, entry: SignedDirectoryEntry) -> None:
         await _apply(tx, entry, effects)
+        await hotline.audit.record(
+            tx,
+            action=f"directory.{entry.kind}",
+            actor_id=actor_id,
+            details={
+                "seq": entry.seq,
+                "investigator": entry.investigator_id,
+                "roles": ":".join(sorted(entry.roles)),
+            },
+        )
 
     directory = await hotline.directory.append(signed, hook=hook)
     logger.info(

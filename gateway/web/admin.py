@@ -145,9 +145,11 @@ async def post_directory_entry_handler(request: web.Request) -> web.Response:
     body = await read_body(request)
     # The entry is signed by the organisation anyway; asking for admin authority as well keeps
     # anonymous callers from feeding the chain and leaves every entry with a known submitter.
-    await require_admin(request, body)
+    admin_id = await require_admin(request, body)
     signed = SignedEntry.from_json(parse_object(request, body, what="directory entry"))
-    directory = await record_entry(request.app[HOTLINE], session_book(request), signed)
+    directory = await record_entry(
+        request.app[HOTLINE], session_book(request), signed, actor_id=admin_id
+    )
     return web.json_response(
         {
             "seq": signed.entry.seq,

@@ -25,6 +25,7 @@ from gateway.domain.proof_of_work import ProofOfWorkGate
 from gateway.store import Database, migrate
 from gateway.web import (
     admin,
+    audit_routes,
     auth,
     duty,
     emergency,
@@ -61,6 +62,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
         *events.ENDPOINTS,
         *duty.ENDPOINTS,
         *emergency.ENDPOINTS,
+        *audit_routes.ENDPOINTS,
     )
 
 
