@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
 from gateway.crypto.encoding import JsonObject, JsonValue, parse_json
 from gateway.domain.errors import InvalidInput, PayloadTooLarge
+
+READ_CHUNK_BYTES: Final = 64 * 1024
 
 
 async def read_json_object(request: web.Request, *, max_bytes: int, what: str) -> JsonObject:
@@ -14,10 +18,16 @@ async def read_json_object(request: web.Request, *, max_bytes: int, what: str) -
         raise InvalidInput("Send the body as application/json.")
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"The {what} is larger than {max_bytes} bytes.")
-    body = await request.content.read(max_bytes + 1)
-    if len(body) > max_bytes:
-        raise PayloadTooLarge(f"The {what} is larger than {max_bytes} bytes.")
-    value: JsonValue = parse_json(body, max_bytes=max_bytes, what=what)
+    # Read to the end: a body on a slow link (Tor) arrives in many segments, and a single
+    # read() returns only what has arrived so far. Stop as soon as the limit is passed.
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"The {what} is larger than {max_bytes} bytes.")
+        parts.append(chunk)
+    value: JsonValue = parse_json(b"".join(parts), max_bytes=max_bytes, what=what)
     if not isinstance(value, dict):
         raise InvalidInput(f"The {what} must be a JSON object.")
     return value
