@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from gateway.web.keys import SETTINGS
+
 Client = TestClient[Any, Any]
 
 
@@ -39,7 +41,7 @@ async def test_a_body_that_arrives_in_pieces_is_read_whole(client: Client) -> No
 
 
 async def test_a_body_past_the_limit_is_refused_while_it_arrives(client: Client) -> None:
-    limit = client.app["settings"].max_body_bytes if "settings" in client.app else 2 * 2**20
+    limit = client.app[SETTINGS].max_body_bytes
     status, answer = await send_in_pieces(client, "/api/v1/cases", b"x" * (limit + 10), pieces=4)
     assert status == 413
     assert b"payload_too_large" in answer
