@@ -89,6 +89,21 @@ class CaseRepository:
         row = await self._session.scalar(select(CaseRow).where(CaseRow.id == case_id))
         return case_record(row) if row is not None else None
 
+    async def lock(self, case_id: UUID) -> Case | None:
+        """The case, its row locked until the unit ends, so a decision on it stays true.
+
+        PostgreSQL takes a row lock (`FOR UPDATE`): a concurrent message append or status
+        change waits, then finds whatever this unit left. SQLite's write units already hold
+        the whole database.
+        """
+        row = await self._session.scalar(
+            select(CaseRow)
+            .where(CaseRow.id == case_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return case_record(row) if row is not None else None
+
     async def find_by_locator_hash(self, locator_hash: bytes) -> Case | None:
         row = await self._session.scalar(
             select(CaseRow).where(CaseRow.locator_hash == locator_hash)
