@@ -90,6 +90,7 @@ class OutboxRelay:
         self._idle_poll = idle_poll_seconds
         self._max_backoff = max_backoff_seconds
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         """Deliver now instead of at the next poll (after this process committed a row)."""
@@ -133,24 +134,35 @@ class OutboxRelay:
                     max_delay=timedelta(seconds=self._max_backoff),
                 )
 
+    def stop(self) -> None:
+        """Finish the current round and return from `run` (no cancellation mid-transaction)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less if woken or stopped."""
+        self._wake.clear()
+        if self._stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
     async def run(self) -> None:
-        """Deliver until cancelled; back off while the database or the broker is down."""
+        """Deliver until stopped; back off while the database or the broker is down."""
         backoff = self._idle_poll
-        while True:
+        while not self._stopping:
             try:
                 delivered = await self.deliver_due()
             except (BrokerUnavailable, DatabaseUnavailable) as outage:
                 logger.warning("outbox_relay_waiting", extra={"dependency": type(outage).__name__})
-                await asyncio.sleep(backoff)
+                await self._pause(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             except Exception:  # The relay must outlive any single bad row; it is logged.
                 logger.exception("outbox_relay_failed")
-                await asyncio.sleep(backoff)
+                await self._pause(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             backoff = self._idle_poll
             if delivered < self._batch_size:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+                await self._pause(self._idle_poll)

@@ -31,6 +31,7 @@ logger = logging.getLogger("gateway.web.events")
 
 RECHECK_SECONDS: Final = 15.0
 HEARTBEAT_SECONDS: Final = 30.0
+RELAY_STOP_SECONDS: Final = 10.0
 # Close codes a client acts on: 4001 log in again; 1013 reconnect and re-read the inbox.
 CLOSE_ACCESS_ENDED: Final = 4001
 CLOSE_RESYNC: Final = WSCloseCode.TRY_AGAIN_LATER
@@ -49,9 +50,15 @@ async def live_events(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Let a round in progress commit or roll back: a task cancelled inside a database
+        # transaction can leave its connection (and its row locks) behind.
+        relay.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), RELAY_STOP_SECONDS)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def close_sockets(app: web.Application) -> None:
