@@ -5,6 +5,7 @@
     tipline admin enrollments --gateway URL --org-key-file org-key.json
     tipline admin vet ENROLLMENT_ID --gateway URL --org-key-file org-key.json
     tipline admin revoke INVESTIGATOR_ID --gateway URL --org-key-file org-key.json
+    tipline admin add-recovery --out recovery-key.json --gateway URL --org-key-file org-key.json
 
 Every command that talks to the gateway signs its request with the organisation key, so no
 admin session is needed (that is how the first admin is invited). The key file's passphrase
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ from gateway.client.admin import (
     AdminClient,
     OrganisationKeyError,
     create_organisation_key_file,
+    create_recovery_key_file,
     open_key_file,
 )
 from gateway.client.transport import ApiError
@@ -38,6 +41,7 @@ from gateway.crypto.keys import Ed25519KeyPair, fingerprint
 PASSPHRASE_ENV: Final = "TIPLINE_ADMIN_PASSPHRASE"  # noqa: S105 - a variable name
 GATEWAY_ENV: Final = "TIPLINE_GATEWAY_URL"
 KEY_FILE_ENV: Final = "TIPLINE_ORG_KEY_FILE"
+RECOVERY_PASSPHRASE_ENV: Final = "TIPLINE_RECOVERY_PASSPHRASE"  # noqa: S105 - a variable name
 MIN_PASSPHRASE_CHARS: Final = 12
 
 
@@ -73,6 +77,21 @@ def add_parser(commands: Any) -> None:
     vet.add_argument("--valid-days", type=float, default=365.0, help="vetted for how long")
     vet.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     vet.set_defaults(run=_vet)
+
+    recovery = actions.add_parser(
+        "add-recovery", help="make the offline recovery key and list it in the directory"
+    )
+    recovery.add_argument("--out", type=Path, required=True, metavar="FILE", help="key file")
+    recovery.add_argument(
+        "--recovery-passphrase-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"the recovery key's own passphrase (else ${RECOVERY_PASSPHRASE_ENV}, else a prompt)",
+    )
+    _gateway_options(recovery)
+    recovery.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    recovery.set_defaults(run=_add_recovery)
 
     revoke = actions.add_parser("revoke", help="end an investigator's vetting at once")
     revoke.add_argument("investigator_id", metavar="INVESTIGATOR_ID")
@@ -213,6 +232,37 @@ def _vet(arguments: argparse.Namespace) -> int:
         confirm("Sign this entry with the organisation key?", assume_yes=arguments.yes)
         recorded = await admin.record(entry)
         print(f"Vetted: directory entry #{recorded['seq']} recorded; the account is active.")
+        return 0
+
+    return asyncio.run(_with_admin(arguments, work))
+
+
+def _add_recovery(arguments: argparse.Namespace) -> int:
+    out: Path = arguments.out
+    if out.exists():
+        raise CommandError(f"{out} exists already; a key file is never overwritten")
+    recovery_passphrase = ask(
+        "passphrase for the new recovery key",
+        file=arguments.recovery_passphrase_file,
+        env=RECOVERY_PASSPHRASE_ENV,
+        secret=True,
+        confirm=True,
+    )
+    if len(recovery_passphrase) < MIN_PASSPHRASE_CHARS:
+        raise CommandError(f"use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters")
+
+    async def work(admin: AdminClient) -> int:
+        directory = await admin.directory()
+        if directory.vetted(int(time.time())).with_role("recovery"):
+            raise CommandError("the directory has a recovery key already; revoke it first")
+        keys = await asyncio.to_thread(create_recovery_key_file, out, recovery_passphrase)
+        entry = admin.recovery_entry(directory, keys)
+        print(f"Recovery key written to {out}: it can read every case from now on.")
+        print("Keep it offline, like the organisation key, with its passphrase apart.")
+        _show_entry(entry)
+        confirm("Sign this entry with the organisation key?", assume_yes=arguments.yes)
+        recorded = await admin.record(entry)
+        print(f"Recorded as directory entry #{recorded['seq']}; clients include it from now on.")
         return 0
 
     return asyncio.run(_with_admin(arguments, work))

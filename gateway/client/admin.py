@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from typing import Any, Final, Self
 
 from gateway.client.transport import Transport, raise_for_error
 from gateway.crypto.directory import (
+    RECOVERY,
     Directory,
     DirectoryEntry,
     SignedEntry,
@@ -35,9 +37,10 @@ from gateway.crypto.keybundle import (
     new_salt,
     open_organisation_key,
     parse_key_bundle,
+    seal_investigator_keys,
     seal_organisation_key,
 )
-from gateway.crypto.keys import Ed25519KeyPair, fingerprint
+from gateway.crypto.keys import Ed25519KeyPair, InvestigatorKeys, fingerprint
 from gateway.crypto.organisation_request import SCHEME, sign_organisation_request
 
 DEFAULT_VALIDITY: Final = timedelta(days=365)
@@ -191,6 +194,24 @@ class AdminClient:
         )
         return answer
 
+    def recovery_entry(
+        self,
+        directory: Directory,
+        keys: InvestigatorKeys,
+        *,
+        name: str = "Recovery key",
+        valid_for: timedelta = timedelta(days=10 * 365),
+    ) -> DirectoryEntry:
+        """The `add` entry making `keys` the recovery recipient of every message."""
+        return directory.add_entry(
+            investigator_id=str(uuid.uuid4()),
+            name=name,
+            roles=(RECOVERY,),
+            enc_pk=keys.enc.public,
+            sig_pk=keys.sig.public,
+            not_after=int(time.time() + valid_for.total_seconds()),
+        )
+
     async def revocation_entry(self, investigator_id: str) -> DirectoryEntry:
         directory = await self.directory()
         return directory.revoke_entry(investigator_id, now=int(time.time()))
@@ -208,6 +229,24 @@ class AdminClient:
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def create_recovery_key_file(path: Path, passphrase: str) -> InvestigatorKeys:
+    """A fresh recovery key pair (encryption + signing), sealed in a key bundle of kind
+    `recovery` and written once. Keep it offline like the organisation key: it can read every
+    case. Argon2id runs here: call it from a thread in async code."""
+    keys = InvestigatorKeys.generate()
+    salt = new_salt()
+    login = derive_login_keys(passphrase, salt, LOGIN_KDF_FLOOR)
+    bundle = seal_investigator_keys(keys, login, salt=salt, kdf=LOGIN_KDF_FLOOR, kind=RECOVERY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise OrganisationKeyError(f"{path} exists already; it is not overwritten") from None
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(bundle.encode() + b"\n")
+    return keys
 
 
 async def open_key_file(path: Path, passphrase: str) -> Ed25519KeyPair:

@@ -81,6 +81,13 @@ def _flag(request: web.Request, name: str) -> bool | None:
     return value == "true"
 
 
+def _assigned_to_me(request: web.Request) -> bool:
+    value = request.query.get("assigned")
+    if value not in {None, "me"}:
+        raise InvalidInput("assigned takes one value: me.")
+    return value == "me"
+
+
 async def inbox_handler(request: web.Request) -> web.Response:
     caller = await require_caller(request)
     statuses = None
@@ -103,7 +110,7 @@ async def inbox_handler(request: web.Request) -> web.Response:
         only=InboxFilter(
             statuses=statuses,
             urgent=_flag(request, "urgent"),
-            assigned_to_me=request.query.get("assigned") == "me",
+            assigned_to_me=_assigned_to_me(request),
         ),
     )
     return web.json_response(

@@ -217,6 +217,19 @@ async def test_failed_logins_are_throttled_per_username_with_retry_after(
     assert (await client.post(LOGIN, json=bystander_login)).status == 200
 
 
+async def test_a_login_from_a_foreign_page_is_refused(
+    client: Client, hotline: Hotline, organisation: Organisation
+) -> None:
+    person = await vetted_person(hotline, organisation, "triage")
+    response = await client.post(
+        LOGIN,
+        json=login_body(person, totp=person.fresh_code()),
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status == 403
+    assert "Set-Cookie" not in response.headers
+
+
 async def test_a_totp_code_works_once(
     client: Client, hotline: Hotline, organisation: Organisation
 ) -> None:

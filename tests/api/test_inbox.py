@@ -108,6 +108,7 @@ async def test_bad_cursors_limits_and_filters_are_refused(
         {"limit": "many"},
         {"status": "lost"},
         {"urgent": "maybe"},
+        {"assigned": "bob"},
     ):
         response = await client.get("/api/v1/inbox", params=params, headers=bearer(token))
         assert response.status == 400, params

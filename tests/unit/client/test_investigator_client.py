@@ -8,10 +8,11 @@ import asyncio
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from gateway.client.admin import AdminClient
+from gateway.client.admin import AdminClient, create_recovery_key_file
 from gateway.client.investigator import (
     ClientRefusal,
     InvestigatorClient,
@@ -21,6 +22,7 @@ from gateway.client.investigator import (
 from gateway.client.transport import ApiError, Transport
 from gateway.crypto import totp
 from gateway.crypto.envelope import open_as, parse_envelope, seal, verify_envelope_signature
+from gateway.crypto.keybundle import parse_key_bundle
 from gateway.crypto.keys import Ed25519KeyPair
 from gateway.crypto.message import MessageContent
 from gateway.domain.hotline import Hotline
@@ -182,3 +184,23 @@ async def test_live_events_arrive_through_the_client(
     assert created["topic"] == "case.created"
     assert created["case_id"] == case.id_text
     assert created["urgent"] is True
+
+
+async def test_the_recovery_key_receives_follow_ups_without_anyone_asking(
+    client: Client, hotline: Hotline, organisation: Organisation, tmp_path: Path
+) -> None:
+    secret, _ = await enroll_and_vet(client, organisation, "erin", "triage")
+    async with AdminClient(base_url(client), organisation.key) as admin:
+        recovery = await asyncio.to_thread(
+            create_recovery_key_file, tmp_path / "recovery.json", "recovery passphrase, offline"
+        )
+        await admin.record(admin.recovery_entry(await admin.directory(), recovery))
+    async with investigator(client, organisation) as erin:
+        identity = await erin.login("erin", PASSPHRASE, totp.code_at(secret, time.time()))
+        case = await open_case_for(hotline, identity)
+        await erin.ask(case.id_text, "Are you safe now?")
+    async with hotline.database.transaction(read_only=True) as tx:
+        question = (await tx.messages.list_for_case(case.case.id))[-1]
+    bundle = parse_key_bundle((tmp_path / "recovery.json").read_bytes().strip())
+    assert bundle.kind == "recovery"
+    assert open_as(parse_envelope(question.envelope), recovery.enc).body == "Are you safe now?"
