@@ -121,6 +121,17 @@ async def test_login_sets_a_strict_http_only_cookie_scoped_to_the_api(
     assert (await me.json())["username"] == person.username
 
 
+async def test_behind_https_the_cookie_is_secure(
+    aiohttp_client: ClientFactory, settings: Settings, organisation: Organisation
+) -> None:
+    app = create_app(replace(settings, public_url="https://tips.example.org"))
+    client = await aiohttp_client(app)
+    person = await vetted_person(app[HOTLINE], organisation, "triage")
+    response = await client.post(LOGIN, json=login_body(person, totp=person.fresh_code()))
+    assert response.status == 200
+    assert response.cookies["tipline_session"]["secure"] is True
+
+
 async def test_every_failed_login_looks_the_same(
     client: Client, hotline: Hotline, organisation: Organisation
 ) -> None:
