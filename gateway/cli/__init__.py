@@ -15,6 +15,7 @@ from gateway.cli import (
     database,
     investigator,
     report,
+    retention,
     secret,
     serve,
 )
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_parser(commands)
     secret.add_parser(commands)
     audit.add_parser(commands)
+    retention.add_parser(commands)
     report.add_parser(commands)
     admin.add_parser(commands)
     investigator.add_parser(commands, more=case.add_case_commands)

@@ -15,13 +15,32 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.config import Settings
 from gateway.domain.escalation import EscalationScanner
+from gateway.domain.hotline import Hotline
+from gateway.domain.retention import RetentionRules, RetentionRunner
 from gateway.domain.webhooks import WebhookDispatcher
 from gateway.web.keys import HOTLINE, SETTINGS
 from gateway.web.webhook_delivery import HttpWebhookPoster
 
 ESCALATION_SCANNER = web.AppKey("escalation_scanner", EscalationScanner)
 WEBHOOK_DISPATCHER = web.AppKey("webhook_dispatcher", WebhookDispatcher)
+RETENTION_RUNNER = web.AppKey("retention_runner", RetentionRunner)
+
+
+def retention_runner(settings: Settings, hotline: Hotline) -> RetentionRunner:
+    return RetentionRunner(
+        database=hotline.database,
+        broker=hotline.broker,
+        blobs=hotline.blobs,
+        audit=hotline.audit,
+        clock=hotline.clock,
+        rules=RetentionRules.from_days(
+            closed=settings.retention_closed_after_days,
+            idle=settings.retention_idle_after_days,
+            withdrawn=settings.retention_withdrawn_after_days,
+        ),
+    )
 
 
 async def background_work(app: web.Application) -> AsyncIterator[None]:
@@ -30,7 +49,12 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
     hotline = app[HOTLINE]
     scanner = EscalationScanner(hotline)
     app[ESCALATION_SCANNER] = scanner
-    loops: list[Coroutine[Any, Any, None]] = [scanner.run(settings.escalation_scan_seconds)]
+    retention = retention_runner(settings, hotline)
+    app[RETENTION_RUNNER] = retention
+    loops: list[Coroutine[Any, Any, None]] = [
+        scanner.run(settings.escalation_scan_seconds),
+        retention.run(settings.retention_interval_seconds),
+    ]
     poster = None
     if settings.webhook_url is not None and settings.webhook_secret is not None:
         poster = HttpWebhookPoster(
