@@ -27,6 +27,7 @@ from gateway.web import (
     admin,
     audit_routes,
     auth,
+    consent,
     duty,
     emergency,
     events,
@@ -63,6 +64,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
         *duty.ENDPOINTS,
         *emergency.ENDPOINTS,
         *audit_routes.ENDPOINTS,
+        *consent.ENDPOINTS,
     )
 
 
