@@ -72,6 +72,16 @@ class Settings:
     max_body_bytes: int
     max_attachment_bytes: int
     pow_difficulty: int
+    pow_max_difficulty: int
+    pow_load_threshold: int
+    anonymous_per_minute: int
+    network_per_minute: int
+    locator_per_hour: int
+    sockets_per_session: int
+    idle_connection_seconds: int
+    body_read_seconds: int
+    upload_idle_seconds: int
+    upload_min_bytes_per_second: int
     session_idle_seconds: int
     session_absolute_seconds: int
     log_level: str
@@ -186,6 +196,23 @@ _OPTIONS: Final = (
     _Option("limits", "max_body_bytes", "max_body_bytes", _integer(4096, 64 * 2**20)),
     _Option("limits", "max_attachment_bytes", "max_attachment_bytes", _integer(2**16, 2**40)),
     _Option("limits", "pow_difficulty", "pow_difficulty", _integer(0, 32)),
+    # Clients refuse challenges above 26 bits (gateway/client/reporter.py).
+    _Option("limits", "pow_max_difficulty", "pow_max_difficulty", _integer(0, 26)),
+    _Option("limits", "pow_load_threshold", "pow_load_threshold", _integer(1, 1_000_000)),
+    # The broker keeps one entry per counted attempt: limits stay in the thousands.
+    _Option("limits", "anonymous_per_minute", "anonymous_per_minute", _integer(1, 20_000)),
+    _Option("limits", "network_per_minute", "network_per_minute", _integer(1, 20_000)),
+    _Option("limits", "locator_per_hour", "locator_per_hour", _integer(1, 20_000)),
+    _Option("limits", "sockets_per_session", "sockets_per_session", _integer(1, 64)),
+    _Option("limits", "idle_connection_seconds", "idle_connection_seconds", _integer(5, 3600)),
+    _Option("limits", "body_read_seconds", "body_read_seconds", _integer(1, 600)),
+    _Option("limits", "upload_idle_seconds", "upload_idle_seconds", _integer(5, 3600)),
+    _Option(
+        "limits",
+        "upload_min_bytes_per_second",
+        "upload_min_bytes_per_second",
+        _integer(0, 2**30),
+    ),
     _Option("sessions", "idle_seconds", "session_idle_seconds", _integer(60, 86_400)),
     _Option("sessions", "absolute_seconds", "session_absolute_seconds", _integer(300, 7 * 86_400)),
     _Option("logging", "level", "log_level", _choice("debug", "info", "warning", "error")),
@@ -226,6 +253,16 @@ _DEFAULTS: Final[Mapping[str, object]] = {
     "max_body_bytes": 2 * 2**20,
     "max_attachment_bytes": 2 * 2**30,
     "pow_difficulty": 18,
+    "pow_max_difficulty": 22,
+    "pow_load_threshold": 120,
+    "anonymous_per_minute": 1200,
+    "network_per_minute": 300,
+    "locator_per_hour": 120,
+    "sockets_per_session": 4,
+    "idle_connection_seconds": 75,
+    "body_read_seconds": 30,
+    "upload_idle_seconds": 150,
+    "upload_min_bytes_per_second": 1024,
     "session_idle_seconds": 30 * 60,
     "session_absolute_seconds": 12 * 3600,
     "log_level": "info",
@@ -383,6 +420,16 @@ def _assemble(raw: Mapping[str, object], base_dir: Path, env: Mapping[str, str])
         max_body_bytes=cast(int, raw["max_body_bytes"]),
         max_attachment_bytes=cast(int, raw["max_attachment_bytes"]),
         pow_difficulty=cast(int, raw["pow_difficulty"]),
+        pow_max_difficulty=cast(int, raw["pow_max_difficulty"]),
+        pow_load_threshold=cast(int, raw["pow_load_threshold"]),
+        anonymous_per_minute=cast(int, raw["anonymous_per_minute"]),
+        network_per_minute=cast(int, raw["network_per_minute"]),
+        locator_per_hour=cast(int, raw["locator_per_hour"]),
+        sockets_per_session=cast(int, raw["sockets_per_session"]),
+        idle_connection_seconds=cast(int, raw["idle_connection_seconds"]),
+        body_read_seconds=cast(int, raw["body_read_seconds"]),
+        upload_idle_seconds=cast(int, raw["upload_idle_seconds"]),
+        upload_min_bytes_per_second=cast(int, raw["upload_min_bytes_per_second"]),
         session_idle_seconds=cast(int, raw["session_idle_seconds"]),
         session_absolute_seconds=cast(int, raw["session_absolute_seconds"]),
         log_level=cast(str, raw["log_level"]),

@@ -10,6 +10,7 @@ from gateway.broker import Broker
 from gateway.domain.audit import AuditTrail
 from gateway.domain.clock import Clock
 from gateway.domain.directory import DirectoryBook
+from gateway.domain.limits import AbuseLimits
 from gateway.domain.proof_of_work import ProofOfWorkGate
 from gateway.store import Database
 
@@ -41,4 +42,6 @@ class Hotline:
     # Keys the stored locator and login hashes: a stolen database alone cannot be matched.
     pepper: bytes
     limits: Limits
+    # Rate limits on anonymous requests and the cap on sockets per session (domain/limits.py).
+    abuse: AbuseLimits
     emergencies: EmergencyRules = EmergencyRules()

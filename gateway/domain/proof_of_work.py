@@ -3,7 +3,8 @@
 A challenge is stateless (MAC'd by the server); spending it is not: its id is remembered
 in the broker until it expires, so one solution buys exactly one request. When the broker
 is down the gate fails closed (503): accepting unspendable proofs would let one solution
-be replayed without limit.
+be replayed without limit. With `pricing` (gateway/domain/load.py) the difficulty rises
+with the load, and a solution must carry at least the current floor.
 """
 
 from __future__ import annotations
@@ -15,26 +16,42 @@ from gateway.crypto.encoding import JsonValue, b64encode
 from gateway.crypto.errors import BadProofOfWork
 from gateway.crypto.pow import PowChallenge, issue_challenge, verify_solution
 from gateway.domain.clock import Clock, unix_seconds
+from gateway.domain.load import LoadPricing
 
 CHALLENGE_TTL_SECONDS: Final = 300
 SPENT_KEY_PREFIX: Final = "pow:spent:"
 
 
 class ProofOfWorkGate:
-    def __init__(self, broker: Broker, *, key: bytes, difficulty: int, clock: Clock) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        key: bytes,
+        difficulty: int,
+        clock: Clock,
+        pricing: LoadPricing | None = None,
+    ) -> None:
         self._broker = broker
         self._key = key
         self._clock = clock
+        self._pricing = pricing
         self.difficulty = difficulty
 
-    def challenge(self, purpose: str) -> PowChallenge:
+    def challenge(self, purpose: str, *, difficulty: int | None = None) -> PowChallenge:
         return issue_challenge(
             self._key,
             purpose=purpose,
-            difficulty=self.difficulty,
+            difficulty=self.difficulty if difficulty is None else difficulty,
             now=unix_seconds(self._clock.now()),
             ttl=CHALLENGE_TTL_SECONDS,
         )
+
+    async def issue(self, purpose: str) -> PowChallenge:
+        """A challenge priced by the current load (the base difficulty without pricing)."""
+        if self._pricing is None:
+            return self.challenge(purpose)
+        return self.challenge(purpose, difficulty=await self._pricing.offered())
 
     async def redeem(self, proof: JsonValue, *, purpose: str) -> None:
         """Accept a solved challenge once; raise `BadProofOfWork` otherwise."""
@@ -42,6 +59,11 @@ class ProofOfWorkGate:
         challenge = verify_solution(
             proof, key=self._key, purpose=purpose, now=now, min_difficulty=self.difficulty
         )
+        # Counted only once the MAC and the work verified: forged junk does not raise the floor.
+        if self._pricing is not None and challenge.difficulty < await self._pricing.floor():
+            raise BadProofOfWork(
+                "the gateway is busy: fetch a new challenge and solve it", reason="too_easy"
+            )
         first_use = await self._broker.remember_once(
             SPENT_KEY_PREFIX + b64encode(challenge.id), ttl=max(1, challenge.expires - now)
         )

@@ -41,6 +41,7 @@ from gateway.web import (
 )
 from gateway.web.errors import error_middleware
 from gateway.web.keys import BROKER, DATABASE, HOTLINE, METRICS, SETTINGS
+from gateway.web.limits import abuse_limits, limits_middleware, pow_pricing, server_options
 from gateway.web.metrics import Metrics, metrics_middleware
 from gateway.web.openapi import Endpoint, build_document, register
 from gateway.web.security import apply_security_headers
@@ -113,6 +114,7 @@ async def _hotline(app: web.Application, *, clock: Clock) -> AsyncIterator[None]
             key=derive_subkey(pepper, "proof-of-work"),
             difficulty=settings.pow_difficulty,
             clock=clock,
+            pricing=pow_pricing(settings, app[BROKER], clock),
         ),
         audit=AuditTrail(settings.audit_key.reveal(), clock),
         pepper=pepper,
@@ -120,6 +122,7 @@ async def _hotline(app: web.Application, *, clock: Clock) -> AsyncIterator[None]
             max_body_bytes=settings.max_body_bytes,
             max_attachment_bytes=settings.max_attachment_bytes,
         ),
+        abuse=abuse_limits(settings, app[BROKER], pepper=pepper, clock=clock),
         emergencies=EmergencyRules(
             ack_after=timedelta(seconds=settings.emergency_ack_seconds),
             interval=timedelta(seconds=settings.escalation_interval_seconds),
@@ -171,8 +174,9 @@ def create_app(
     organisation_key(settings)  # refuse a malformed key before anything starts
     metrics = Metrics()
     app = web.Application(
-        middlewares=[metrics_middleware(metrics), error_middleware],
+        middlewares=[metrics_middleware(metrics), error_middleware, limits_middleware],
         client_max_size=settings.max_body_bytes,
+        handler_args=server_options(settings),
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
