@@ -31,6 +31,7 @@ from gateway.web import (
     duty,
     emergency,
     events,
+    export,
     health,
     investigator,
     public,
@@ -66,6 +67,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
         *emergency.ENDPOINTS,
         *audit_routes.ENDPOINTS,
         *consent.ENDPOINTS,
+        *export.ENDPOINTS,
     )
 
 
