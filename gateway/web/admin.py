@@ -21,10 +21,11 @@ from gateway.crypto.encoding import JsonObject, b64encode, parse_json
 from gateway.crypto.organisation_request import SCHEME as ORGANISATION_SCHEME
 from gateway.crypto.shape import read_int, read_list, read_object
 from gateway.domain.enrollment import DEFAULT_INVITE_TTL, MAX_INVITE_TTL, create_invite
-from gateway.domain.errors import Forbidden, InvalidInput, PayloadTooLarge
+from gateway.domain.errors import Forbidden, InvalidInput
 from gateway.domain.organisation import check_organisation_request
 from gateway.domain.vetting import PendingEnrollment, enrollment, pending_enrollments, record_entry
 from gateway.web.auth import require_caller, session_book
+from gateway.web.bodies import read_whole_body
 from gateway.web.keys import HOTLINE
 from gateway.web.openapi import Endpoint, Reply
 
@@ -33,12 +34,9 @@ MAX_ADMIN_BODY_BYTES: Final = 16 * 1024
 
 async def read_body(request: web.Request) -> bytes:
     """The raw body (a signature covers its exact bytes), within the admin size limit."""
-    if request.content_length is not None and request.content_length > MAX_ADMIN_BODY_BYTES:
-        raise PayloadTooLarge
-    body = await request.content.read(MAX_ADMIN_BODY_BYTES + 1)
-    if len(body) > MAX_ADMIN_BODY_BYTES:
-        raise PayloadTooLarge
-    return body
+    # The whole body: one read() returns only what has arrived, and a signature over part
+    # of a body that came in several segments would fail.
+    return await read_whole_body(request, max_bytes=MAX_ADMIN_BODY_BYTES, what="request")
 
 
 def parse_object(request: web.Request, body: bytes, *, what: str) -> JsonObject:

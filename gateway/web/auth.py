@@ -21,11 +21,13 @@ from gateway.crypto.shape import read_object, read_str
 from gateway.domain.accounts import Caller
 from gateway.domain.enrollment import EnrollmentForm, enroll
 from gateway.domain.errors import Forbidden, InvalidInput, Unauthenticated
+from gateway.domain.limits import ACCOUNTS
 from gateway.domain.live import nudge
 from gateway.domain.login import LoginDesk
 from gateway.domain.sessions import IssuedSession, SessionBook
 from gateway.web.bodies import read_json_object
 from gateway.web.keys import HOTLINE, SETTINGS
+from gateway.web.limits import admit_anonymous
 from gateway.web.openapi import Endpoint, Reply
 
 SESSION_COOKIE: Final = "tipline_session"
@@ -118,6 +120,7 @@ def _read_key(body: JsonObject, name: str) -> bytes:
 
 async def enroll_handler(request: web.Request) -> web.Response:
     check_origin(request, required=False)
+    await admit_anonymous(request, scope=ACCOUNTS)
     body = await read_json_object(request, max_bytes=MAX_AUTH_BODY_BYTES, what="enrollment")
     read_object(
         body,
@@ -166,6 +169,7 @@ def _login_desk(request: web.Request) -> LoginDesk:
 
 async def prelogin_handler(request: web.Request) -> web.Response:
     check_origin(request, required=False)
+    await admit_anonymous(request, scope=ACCOUNTS)
     body = await read_json_object(request, max_bytes=MAX_AUTH_BODY_BYTES, what="prelogin")
     read_object(body, what="prelogin", required={"username"})
     answer = await _login_desk(request).prelogin(
@@ -177,6 +181,7 @@ async def prelogin_handler(request: web.Request) -> web.Response:
 async def login_handler(request: web.Request) -> web.Response:
     # A foreign page must not log a browser into some account (login CSRF).
     check_origin(request, required=False)
+    await admit_anonymous(request, scope=ACCOUNTS)
     body = await read_json_object(request, max_bytes=MAX_AUTH_BODY_BYTES, what="login")
     read_object(
         body, what="login", required={"username", "auth_key", "totp"}, optional={"token_in_body"}
@@ -293,6 +298,7 @@ ENDPOINTS: Final = (
             403: Reply("The invite is unknown, used or expired."),
             409: Reply("The username is taken."),
             422: Reply("The TOTP code does not match the secret, or weak KDF parameters."),
+            429: Reply("Too many requests; see Retry-After."),
         },
         request_schema={
             "type": "object",
@@ -338,6 +344,7 @@ ENDPOINTS: Final = (
                 },
             ),
             400: Reply("Malformed body or username."),
+            429: Reply("Too many requests; see Retry-After."),
         },
         request_schema={
             "type": "object",

@@ -13,6 +13,7 @@ from aiohttp import web
 from gateway.domain.consent import ANSWERS, ConsentAnswer, answer_consent
 from gateway.web.bodies import read_json_object
 from gateway.web.keys import HOTLINE
+from gateway.web.limits import admit_anonymous
 from gateway.web.openapi import Endpoint, Reply
 from gateway.web.reporter import PROOF_SCHEMA
 from gateway.web.reporter_headers import locator_of
@@ -22,6 +23,7 @@ VERSION: Final = 1
 
 async def consent_handler(request: web.Request) -> web.Response:
     locator = locator_of(request)
+    await admit_anonymous(request, locator=locator)
     hotline = request.app[HOTLINE]
     body = await read_json_object(
         request, max_bytes=hotline.limits.max_body_bytes, what="consent answer"
@@ -66,6 +68,7 @@ ENDPOINTS: Final = (
             409: Reply("consent_not_requested: nobody asked for consent on this case."),
             413: Reply("The body is larger than the gateway accepts."),
             422: Reply("recipient_not_vetted."),
+            429: Reply("Too many requests (gateway-wide, per network or per code); Retry-After."),
             503: Reply("no_recipients: nobody vetted is on the case now; or an outage."),
         },
         request_schema=CONSENT_SCHEMA,

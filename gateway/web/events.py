@@ -116,9 +116,15 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     assert presented is not None
     token = presented[0]
     book = session_book(request)
-    # Issue 8's cap on sockets per session belongs here, before the upgrade.
-    socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
-    await socket.prepare(request)
+    # Before the upgrade: 429 when the session holds as many sockets as it may (all
+    # processes together), 503 without the broker (domain/limits.py).
+    slot = await request.app[HOTLINE].abuse.sockets.claim(token)
+    try:
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
+        await socket.prepare(request)
+    except BaseException:
+        await slot.release()
+        raise
     request.app[SOCKETS].add(socket)
     code: int = WSCloseCode.OK
     try:
@@ -143,6 +149,7 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     finally:
         if not socket.closed:
             await socket.close(code=code)
+        await slot.release()
     return socket
 
 
@@ -158,6 +165,8 @@ ENDPOINTS: Final = (
             101: Reply("Switching to the WebSocket protocol.", content_type="text/plain"),
             401: Reply("No live session of a vetted investigator."),
             403: Reply("A cookie-borne upgrade without this gateway's Origin."),
+            429: Reply("too_many_sockets: this session holds as many sockets as it may."),
+            503: Reply("The broker is unavailable."),
         },
     ),
 )

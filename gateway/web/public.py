@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.crypto.pow import PURPOSES
 from gateway.domain.errors import InvalidInput
 from gateway.web.keys import HOTLINE
+from gateway.web.limits import admit_anonymous
 from gateway.web.openapi import Endpoint, Reply
 
 DIRECTORY_SCHEMA: Final = {
@@ -50,7 +51,9 @@ async def proof_of_work(request: web.Request) -> web.Response:
     purpose = request.query.get("purpose", "")
     if purpose not in PURPOSES:
         raise InvalidInput(f"purpose must be one of: {', '.join(sorted(PURPOSES))}")
-    challenge = request.app[HOTLINE].proof_of_work.challenge(purpose)
+    await admit_anonymous(request)
+    # Priced by the load: the difficulty rises while many challenges are handed out.
+    challenge = await request.app[HOTLINE].proof_of_work.issue(purpose)
     return web.json_response(challenge.to_json())
 
 
@@ -79,6 +82,8 @@ ENDPOINTS: Final = (
         {
             200: Reply("A challenge to solve and send back once.", CHALLENGE_SCHEMA),
             400: Reply("Unknown purpose."),
+            429: Reply("Too many requests; see Retry-After."),
+            503: Reply("The broker is unavailable: challenges could not be spent now."),
         },
         parameters=(
             {

@@ -17,6 +17,7 @@ from gateway.domain.reporter_access import read_case
 from gateway.domain.withdrawal import withdraw_case
 from gateway.web.bodies import read_json_object
 from gateway.web.keys import HOTLINE
+from gateway.web.limits import admit_anonymous
 from gateway.web.openapi import Endpoint, Reply
 from gateway.web.reporter_headers import PROOF_HEADER_PARAMETER, locator_of, proof_from_header
 
@@ -25,6 +26,7 @@ VERSION: Final = 1
 
 async def submit_tip(request: web.Request) -> web.Response:
     hotline = request.app[HOTLINE]
+    await admit_anonymous(request)  # before the body is read
     body = await read_json_object(request, max_bytes=hotline.limits.max_body_bytes, what="tip")
     received = await reporting.submit_tip(hotline, reporting.TipSubmission.from_json(body))
     # The case id is not returned: the reporter reaches the case by the code alone.
@@ -33,6 +35,7 @@ async def submit_tip(request: web.Request) -> web.Response:
 
 async def read_reporter_case(request: web.Request) -> web.Response:
     locator = locator_of(request)
+    await admit_anonymous(request, locator=locator)
     view = await read_case(request.app[HOTLINE], locator, proof_from_header(request))
     return web.json_response(
         {
@@ -57,6 +60,7 @@ async def read_reporter_case(request: web.Request) -> web.Response:
 
 async def post_reply(request: web.Request) -> web.Response:
     locator = locator_of(request)
+    await admit_anonymous(request, locator=locator)
     hotline = request.app[HOTLINE]
     body = await read_json_object(request, max_bytes=hotline.limits.max_body_bytes, what="reply")
     received = await reporting.post_reply(
@@ -67,6 +71,7 @@ async def post_reply(request: web.Request) -> web.Response:
 
 async def withdraw(request: web.Request) -> web.Response:
     locator = locator_of(request)
+    await admit_anonymous(request, locator=locator)
     await withdraw_case(request.app[HOTLINE], locator, proof_from_header(request))
     return web.Response(status=204)
 
@@ -155,6 +160,10 @@ PROOF_REFUSED: Final = Reply(
     "The proof of work is missing, forged, expired, spent or for another purpose."
 )
 NOT_FOUND: Final = Reply("case_not_found: one answer for a wrong pickup code and a missing case.")
+RATE_LIMITED: Final = Reply(
+    "Too many requests (gateway-wide, per network or per code); Retry-After."
+)
+OUTAGE: Final = Reply("The broker or the database is unavailable; Retry-After.")
 
 ENDPOINTS: Final = (
     Endpoint(
@@ -178,6 +187,7 @@ ENDPOINTS: Final = (
             409: Reply("The pickup code is in use; start again with a new code."),
             413: Reply("The body is larger than the gateway accepts."),
             422: Reply("recipient_not_vetted, or unknown_attachment."),
+            429: RATE_LIMITED,
             503: Reply("no_recipients: no vetted triage investigator yet; or an outage."),
         },
         request_schema=TIP_SCHEMA,
@@ -194,6 +204,8 @@ ENDPOINTS: Final = (
             401: Reply("No or a malformed locator."),
             403: PROOF_REFUSED,
             404: NOT_FOUND,
+            429: RATE_LIMITED,
+            503: OUTAGE,
         },
         parameters=(PROOF_HEADER_PARAMETER,),
     ),
@@ -219,6 +231,7 @@ ENDPOINTS: Final = (
             404: NOT_FOUND,
             413: Reply("The body is larger than the gateway accepts."),
             422: Reply("recipient_not_vetted, or unknown_attachment."),
+            429: RATE_LIMITED,
             503: Reply("no_recipients: nobody vetted is on the case now; or an outage."),
         },
         request_schema=REPLY_SCHEMA,
@@ -235,6 +248,8 @@ ENDPOINTS: Final = (
             401: Reply("No or a malformed locator."),
             403: PROOF_REFUSED,
             404: NOT_FOUND,
+            429: RATE_LIMITED,
+            503: OUTAGE,
         },
         parameters=(PROOF_HEADER_PARAMETER,),
     ),

@@ -17,6 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from gateway.domain.attachments import AttachmentDownload, open_for_reporter, receive_upload
 from gateway.domain.errors import InvalidInput, Unauthenticated
 from gateway.web.keys import HOTLINE
+from gateway.web.limits import admit_anonymous, paced_chunks
 from gateway.web.openapi import Endpoint, Reply
 from gateway.web.reporter_headers import (
     PROOF_HEADER_PARAMETER,
@@ -33,6 +34,7 @@ async def upload(request: web.Request) -> web.Response:
     if request.content_type != STREAM_CONTENT_TYPE:
         raise InvalidInput(f"Send the encrypted attachment stream as {STREAM_CONTENT_TYPE}.")
     locator = locator_of(request) if has_locator(request) else None
+    await admit_anonymous(request, locator=locator)
     received = await receive_upload(
         request.app[HOTLINE],
         _body_chunks(request),
@@ -45,7 +47,8 @@ async def upload(request: web.Request) -> web.Response:
 
 async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
     try:
-        async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+        # Refused (408) when the stream stalls or crawls: see gateway/web/limits.py.
+        async for chunk in paced_chunks(request, READ_CHUNK_BYTES):
             yield chunk
     except (ConnectionError, HttpProcessingError) as error:
         raise InvalidInput("The upload broke off before it was complete.") from error
@@ -55,9 +58,11 @@ async def download(request: web.Request) -> web.StreamResponse:
     case_id = request.match_info["case_id"]
     attachment_id = request.match_info["attachment_id"]
     if has_locator(request):
+        locator = locator_of(request)
+        await admit_anonymous(request, locator=locator)
         found = await open_for_reporter(
             request.app[HOTLINE],
-            locator_of(request),
+            locator,
             proof_from_header(request),
             case_id,
             attachment_id,
@@ -109,7 +114,9 @@ ENDPOINTS: Final = (
             401: Reply("A malformed locator."),
             403: Reply("The proof of work (submit without a locator, reply with one) is refused."),
             404: Reply("case_not_found (with a locator)."),
+            408: Reply("The stream stalled or arrived too slowly; nothing was kept."),
             413: Reply("Larger than the gateway's attachment limit; nothing was kept."),
+            429: Reply("Too many requests (gateway-wide, per network or per code); Retry-After."),
         },
         parameters=(PROOF_HEADER_PARAMETER,),
         extra=_STREAM_BODY,
@@ -130,6 +137,7 @@ ENDPOINTS: Final = (
             401: Reply("No usable credentials."),
             403: Reply("The proof of work (lookup) is refused."),
             404: Reply("No such case for these credentials, or no such attachment on it."),
+            429: Reply("Too many requests (gateway-wide, per network or per code); Retry-After."),
         },
         parameters=(
             {**PROOF_HEADER_PARAMETER, "required": False},
