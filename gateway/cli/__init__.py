@@ -13,6 +13,7 @@ from gateway.cli import (
     backup,
     case,
     database,
+    dossier,
     investigator,
     report,
     retention,
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_parser(commands)
     audit.add_parser(commands)
     retention.add_parser(commands)
+    dossier.add_parser(commands)
     report.add_parser(commands)
     admin.add_parser(commands)
     investigator.add_parser(commands, more=case.add_case_commands)
