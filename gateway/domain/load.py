@@ -1,20 +1,22 @@
 """Proof-of-work difficulty that rises with load: the more challenges the gateway hands out
-(and the more solutions come back) in a minute, the more work each one costs.
+and the more solutions come back in a minute, the more work each new one costs.
 
-The curve (`DifficultyCurve.at`): up to `threshold` counted in the current window, the base
-difficulty; above it, one more bit each time the count doubles —
-(T, 2T] → base + 1, (2T, 4T] → base + 2, … — never above `ceiling`. One more bit doubles
-the expected work of a solution, so a flood that doubles its rate pays four times the work
-for it, while honest reporters in a quiet minute pay only the base.
+The curve (`DifficultyCurve.at`): while the count of proof-of-work events (challenges
+handed out plus solutions spent) in the current window is at most `threshold`, the base
+difficulty; above it, one more bit each time the count doubles — (T, 2T] → base + 1,
+(2T, 4T] → base + 2, … — never above `ceiling`. One more bit doubles the expected work of a
+solution, so a flood that doubles its rate pays four times the work for it, while honest
+reporters in a quiet minute pay only the base. An honest request is two events (its
+challenge and its solution).
 
-Counts are broker counters per fixed window (`broker.increment`, gone after the window), so
-every gateway process sees the same load. Two counters:
+One counter per fixed window (`broker.increment`, gone after the window), so every gateway
+process sees the same load:
 
-- **issued** prices a new challenge (`offered`);
-- **redeemed** sets the least difficulty a solution must carry now (`floor`), one step
-  below what the current redemption load would offer, so a challenge fetched a moment
-  before the price rose still counts, but a stock of cheap challenges collected in a quiet
-  minute cannot be spent during a flood.
+- `offered` counts a challenge handed out and prices it;
+- `floor` counts a solution coming back and sets the least difficulty it must carry: one
+  bit below the current price, so a challenge fetched a moment before the price rose
+  still counts, but a stock of cheap challenges collected in quiet minutes cannot be
+  spent in a flood (spending them is load too, and raises the floor past them).
 
 Both fail closed: with the broker down `BrokerUnavailable` propagates (503). A challenge the
 gateway cannot price could not be spent either (spending needs the broker), so handing one
@@ -29,8 +31,7 @@ from typing import Final
 from gateway.broker import Broker
 from gateway.domain.clock import Clock, unix_seconds
 
-ISSUED_KEY: Final = "load:pow:issued:"
-REDEEMED_KEY: Final = "load:pow:redeemed:"
+LOAD_KEY: Final = "load:pow:"
 # How far below the redemption load's price a solution may be and still count.
 FLOOR_SLACK_BITS: Final = 1
 
@@ -72,16 +73,15 @@ class LoadPricing:
 
     async def offered(self) -> int:
         """Count one challenge handed out; the difficulty to hand it out at."""
-        return self.curve.at(await self._count(ISSUED_KEY))
+        return self.curve.at(await self._count())
 
     async def floor(self) -> int:
         """Count one solution coming back; the least difficulty it must carry."""
-        price = self.curve.at(await self._count(REDEEMED_KEY))
-        return max(self.curve.base, price - FLOOR_SLACK_BITS)
+        return max(self.curve.base, self.curve.at(await self._count()) - FLOOR_SLACK_BITS)
 
-    async def _count(self, prefix: str) -> int:
+    async def _count(self) -> int:
         window = self.curve.window_seconds
         # The window's number is in the key: each window starts from zero, and its counter
         # vanishes `window` seconds after its first count.
         index = unix_seconds(self._clock.now()) // window
-        return await self._broker.increment(f"{prefix}{index}", window=float(window))
+        return await self._broker.increment(f"{LOAD_KEY}{index}", window=float(window))

@@ -1,0 +1,115 @@
+"""What the attack tests share: gateways built with the settings an attack needs, a full
+snapshot of the database to prove "nothing changed", and raw HTTP on a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from gateway.config import Settings
+from gateway.domain.hotline import Hotline
+from gateway.store import Database
+from gateway.store.models import Base
+from tests.fixtures import services
+
+Client = TestClient[Any, Any]
+
+# For attacks whose outcome does not depend on the database or broker backend (parsers,
+# sockets, body handling): run them once, on the embedded backend, to keep the suite short.
+embedded_only = pytest.mark.parametrize(
+    "database_backend",
+    ["embedded"] if "embedded" in services.BACKENDS else [],
+    indirect=True,
+)
+
+
+@dataclass
+class Gateway:
+    """A running gateway (an aiohttp test server on 127.0.0.1) and its parts."""
+
+    client: Client
+    app: web.Application
+    hotline: Hotline
+    settings: Settings
+
+    @property
+    def host(self) -> str:
+        return str(self.client.host)
+
+    @property
+    def port(self) -> int:
+        return int(self.client.port)
+
+    @property
+    def origin(self) -> str:
+        return str(self.client.make_url("/").origin())
+
+
+GatewayFactory = Callable[..., Awaitable[Gateway]]
+
+
+async def database_snapshot(database: Database) -> dict[str, list[tuple[str, ...]]]:
+    """Every row of every table, every column, as sorted text: equal snapshots mean nothing
+    in the database changed (not merely that row counts stayed the same)."""
+    snapshot: dict[str, list[tuple[str, ...]]] = {}
+    async with database.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            rows = await connection.execute(select(table))
+            snapshot[table.name] = sorted(tuple(_text(value) for value in row) for row in rows)
+    return snapshot
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    head: bytes
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def raw_request(
+    host: str,
+    port: int,
+    head: bytes,
+    body_parts: tuple[bytes, ...] = (),
+    *,
+    pause: float = 0.0,
+    local_host: str | None = None,
+    wait: float = 30.0,
+) -> RawAnswer:
+    """Send bytes exactly as given on a fresh connection and read the answer to the end."""
+    reader, writer = await asyncio.open_connection(
+        host, port, local_addr=(local_host, 0) if local_host else None
+    )
+    try:
+        writer.write(head)
+        for part in body_parts:
+            await writer.drain()
+            if pause:
+                await asyncio.sleep(pause)
+            writer.write(part)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), wait)
+    finally:
+        writer.close()
+    head_bytes, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head_bytes.split(b" ", 2)[1]) if head_bytes else 0
+    return RawAnswer(status=status, head=head_bytes, body=body)
