@@ -315,7 +315,9 @@ class DossierExporter:
         return ExportResult(
             path=out,
             case_id=case_id,
-            files=len(staged.texts) + len(staged.files) - 1,
+            files=len(staged.texts)
+            + len(staged.files)
+            - 2,  # the manifest lists all but itself and its signature
             unreadable=len(staged.unreadable),
             unverified=staged.unverified,
             sealed=police_public_key is not None,

@@ -14,8 +14,14 @@ from typing import Final
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.domain.attachments import AttachmentDownload, open_for_reporter, receive_upload
+from gateway.domain.attachments import (
+    AttachmentDownload,
+    open_for_investigator,
+    open_for_reporter,
+    receive_upload,
+)
 from gateway.domain.errors import InvalidInput, Unauthenticated
+from gateway.web.auth import presented_token, require_caller
 from gateway.web.keys import HOTLINE
 from gateway.web.limits import admit_anonymous, paced_chunks
 from gateway.web.openapi import Endpoint, Reply
@@ -68,7 +74,10 @@ async def download(request: web.Request) -> web.StreamResponse:
             attachment_id,
         )
         return await _send(request, found)
-    # Investigators' downloads (a session) are added here by the investigator side.
+    if presented_token(request) is not None:
+        caller = await require_caller(request)
+        found = await open_for_investigator(request.app[HOTLINE], caller, case_id, attachment_id)
+        return await _send(request, found)
     raise Unauthenticated("Send a locator (reporters) or a session (investigators).")
 
 

@@ -1,11 +1,19 @@
-"""Building a case worth exporting, and exporting it with the client against the live socket."""
+"""Building cases worth exporting, and exporting them with the client against the live socket."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.client.dossier import DossierExporter, Exporter, ExportResult
 from gateway.client.transport import Transport
+from gateway.crypto.envelope import seal
+from gateway.crypto.keys import X25519KeyPair
+from gateway.crypto.message import AttachmentRef, MessageContent
+from gateway.crypto.stream import encrypt_stream, new_attachment_key
 from gateway.domain.hotline import Hotline
 from gateway.store.records import ConsentState, MessageKind, Recipient, RecipientKind
 from tests.api.emergency_support import Client
@@ -73,3 +81,59 @@ async def export_case(
             org_public_key=org_public_key,
         )
         return await exporter.export(case_id, out, police_public_key=police_public_key)
+
+
+async def case_with_attachment(
+    hotline: Hotline, lead: Person, *, name: str, content: bytes
+) -> tuple[OpenCase, bytes]:
+    """A tip whose envelope carries an attachment: the blob, its row, and the reference with
+    its key inside the tip, as the reporter's client leaves them. Returns the ciphertext too."""
+    key = new_attachment_key()
+    ciphertext = b"".join(encrypt_stream(key, [content], len(content)))
+    blob_key = secrets.token_hex(16)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield ciphertext
+
+    await hotline.blobs.write(blob_key, chunks(), max_bytes=len(ciphertext))
+    reporter = X25519KeyPair.generate()
+    now = datetime.now(UTC)
+    async with hotline.database.transaction() as tx:
+        case = await tx.cases.create(
+            locator_hash=secrets.token_bytes(32),
+            reporter_public_key=reporter.public,
+            urgent=False,
+            at=now,
+        )
+        upload = await tx.attachments.create(case.id, uploaded_by=None, blob_key=blob_key, at=now)
+        await tx.attachments.complete(upload.id, size_bytes=len(ciphertext), at=now)
+        ref = AttachmentRef(
+            id=str(upload.id),
+            key=key,
+            name=name,
+            size=len(content),
+            sha256=hashlib.sha256(content).digest(),
+        )
+        tip = seal(
+            MessageContent(kind="tip", body=TIP, created=int(now.timestamp()), attachments=(ref,)),
+            recipients=[reporter.public, lead.keys.enc.public],
+            case=None,
+        )
+        await tx.messages.append(
+            case.id,
+            kind=MessageKind.TIP,
+            author_id=None,
+            visible_to_reporter=True,
+            envelope=tip.encode(),
+            recipients=[
+                Recipient(key_id=reporter.kid, kind=RecipientKind.REPORTER),
+                Recipient(
+                    key_id=lead.keys.enc.kid,
+                    kind=RecipientKind.INVESTIGATOR,
+                    investigator_id=lead.investigator_id,
+                ),
+            ],
+            at=now,
+        )
+        await tx.inbox.add(case.id, [lead.investigator_id], at=now)
+    return OpenCase(case=case, reporter=reporter), ciphertext

@@ -4,7 +4,9 @@ verified by anyone; a changed byte in any file, or in a sealed dossier, fails ve
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
 import uuid
 import zipfile
 from pathlib import Path
@@ -23,7 +25,14 @@ from gateway.client.transport import ApiError
 from gateway.crypto.keys import Ed25519KeyPair, fingerprint
 from gateway.domain.hotline import Hotline
 from gateway.store.records import CaseStatus
-from tests.api.dossier_support import ANSWER, QUESTION, TIP, export_case, with_thread
+from tests.api.dossier_support import (
+    ANSWER,
+    QUESTION,
+    TIP,
+    case_with_attachment,
+    export_case,
+    with_thread,
+)
 from tests.api.emergency_support import Client
 from tests.api.investigator_support import bearer, log_in, open_case_for, vetted_person
 from tests.fixtures.organisation import Organisation
@@ -317,3 +326,68 @@ async def test_only_investigators_on_an_open_case_export_it(
     assert await asyncio.to_thread(lambda: sorted(path.name for path in folder.iterdir())) == []
     actions = [e.action for e in await hotline.audit.for_case(hotline.database, case.case.id)]
     assert "case.export" not in actions
+
+
+async def test_attachments_are_decrypted_checked_and_hashed_into_the_dossier(
+    client: Client, hotline: Hotline, organisation: Organisation, tmp_path: Path
+) -> None:
+    lead = await vetted_person(hotline, organisation, "triage")
+    photo = os.urandom(200_000)
+    case, _ = await case_with_attachment(hotline, lead, name="foto 1.jpg", content=photo)
+    token = await log_in(client, lead)
+    out = tmp_path / "with-photo.zip"
+
+    result = await export_case(
+        client, lead, token, case.id_text, out, org_public_key=organisation.public_key
+    )
+
+    with zipfile.ZipFile(out) as archive:
+        [path] = [name for name in archive.namelist() if name.startswith("attachments/")]
+        stored = archive.read(path)
+        tip = json.loads(archive.read("messages/0001-tip.json"))
+        manifest = json.loads(archive.read(MANIFEST))
+    assert path.endswith("-foto 1.jpg")
+    assert stored == photo
+    assert tip["attachments"][0]["path"] == path
+    assert tip["attachments"][0]["sha256"] == hashlib.sha256(photo).hexdigest()
+    [listed] = [entry for entry in manifest["files"] if entry["path"] == path]
+    assert listed == {"path": path, "size": len(photo), "sha256": hashlib.sha256(photo).hexdigest()}
+    assert verify_dossier(out).files == result.files
+    downloads = [
+        (e.actor_id, e.details)
+        for e in await hotline.audit.for_case(hotline.database, case.case.id)
+        if e.action == "case.download"
+    ]
+    assert downloads == [(lead.investigator_id, {"attachment": tip["attachments"][0]["id"]})]
+
+
+async def test_investigators_download_only_attachments_of_their_cases(
+    client: Client, hotline: Hotline, organisation: Organisation
+) -> None:
+    lead = await vetted_person(hotline, organisation, "triage")
+    outsider = await vetted_person(hotline, organisation, "investigator")
+    case, ciphertext = await case_with_attachment(hotline, lead, name="a.bin", content=b"x" * 1000)
+    other, _ = await case_with_attachment(hotline, outsider, name="b.bin", content=b"y" * 10)
+    async with hotline.database.transaction(read_only=True) as tx:
+        [mine] = await tx.attachments.list_for_case(case.case.id)
+        [theirs] = await tx.attachments.list_for_case(other.case.id)
+    token = await log_in(client, lead)
+
+    own = await client.get(
+        f"/api/v1/cases/{case.id_text}/attachments/{mine.id}", headers=bearer(token)
+    )
+    body = await own.read()
+    elsewhere = await client.get(
+        f"/api/v1/cases/{case.id_text}/attachments/{theirs.id}", headers=bearer(token)
+    )
+    not_on_case = await client.get(
+        f"/api/v1/cases/{other.id_text}/attachments/{theirs.id}", headers=bearer(token)
+    )
+    garbage = await client.get("/api/v1/cases/x/attachments/y", headers=bearer(token))
+
+    assert own.status == 200
+    assert body == ciphertext
+    assert elsewhere.status == 404
+    assert not_on_case.status == 404
+    assert garbage.status == 404
+    assert (await not_on_case.json()) == (await garbage.json())
