@@ -34,6 +34,7 @@ from gateway.web import (
     export,
     health,
     investigator,
+    pages,
     public,
     reporter,
     reporter_attachments,
@@ -200,6 +201,7 @@ def create_app(
     register(app, endpoints)
     app[health.OPENAPI_DOCUMENT] = build_document(endpoints)
     register_static_routes(app)  # the browser UI and libsodium.js under /static/
+    pages.register_page_routes(app)  # /, /report, /return, /staff
     hsts = settings.public_url is not None and settings.public_url.startswith("https://")
     app.on_response_prepare.append(partial(apply_security_headers, hsts=hsts))
     return app

@@ -146,8 +146,6 @@ async def test_without_node_modules_the_api_works_and_pages_say_the_ui_is_not_in
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ui = copy_ui_without_node_modules(tmp_path)
-    (ui / "pages").mkdir()
-    (ui / "pages" / "report.html").write_text("<!doctype html><title>report</title>")
     monkeypatch.setattr(static, "UI_DIR", ui)
     with caplog.at_level(logging.INFO, logger="gateway.web.static"):
         app = create_app(settings)
@@ -155,7 +153,6 @@ async def test_without_node_modules_the_api_works_and_pages_say_the_ui_is_not_in
     assert len(missing) == 1
     assert "libsodium-wrappers-sumo is not installed" in missing[0].__dict__["reason"]
     assert "make install" in missing[0].__dict__["reason"]
-    app.router.add_get("/report", app[static.STATIC_FILES].page("report"))
     client = await aiohttp_client(app)
 
     assert (await client.get("/api/v1/directory")).status == 200
