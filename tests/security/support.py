@@ -92,24 +92,49 @@ async def raw_request(
     body_parts: tuple[bytes, ...] = (),
     *,
     pause: float = 0.0,
-    local_host: str | None = None,
     wait: float = 30.0,
 ) -> RawAnswer:
-    """Send bytes exactly as given on a fresh connection and read the answer to the end."""
-    reader, writer = await asyncio.open_connection(
-        host, port, local_addr=(local_host, 0) if local_host else None
-    )
+    """Send bytes exactly as given on a fresh connection and read one answer.
+
+    The answer is read by its Content-Length, not to the end of the connection (aiohttp
+    lingers on a connection whose body it did not read). A connection the server closed
+    without answering gives status 0.
+    """
+    reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(head)
-        for part in body_parts:
+        async with asyncio.timeout(wait):
+            writer.write(head)
+            for part in body_parts:
+                await writer.drain()
+                if pause:
+                    await asyncio.sleep(pause)
+                writer.write(part)
             await writer.drain()
-            if pause:
-                await asyncio.sleep(pause)
-            writer.write(part)
-        await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), wait)
+            try:
+                head_bytes = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return RawAnswer(status=0, head=b"", body=b"")
+            length = 0
+            for line in head_bytes.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            body = await reader.readexactly(length)
     finally:
         writer.close()
-    head_bytes, _, body = answer.partition(b"\r\n\r\n")
-    status = int(head_bytes.split(b" ", 2)[1]) if head_bytes else 0
+    status = int(head_bytes.split(b" ", 2)[1])
     return RawAnswer(status=status, head=head_bytes, body=body)
+
+
+def request_head(method: str, path: str, headers: dict[str, str]) -> bytes:
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def chunk(data: bytes) -> bytes:
+    """One piece of a `Transfer-Encoding: chunked` body."""
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
