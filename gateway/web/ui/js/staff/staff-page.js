@@ -171,7 +171,7 @@ export async function start() {
     fill(byId("inbox"));
     fill(byId("alerts"));
     clearCase();
-    show(byId("case-view"), false);
+    showCaseView(false);
   }
 
   byId("duty-toggle").addEventListener("change", async (event) => {
@@ -269,7 +269,7 @@ export async function start() {
     if (match === null) {
       current = null;
       clearCase();
-      show(byId("case-view"), false);
+      showCaseView(false);
       renderInbox();
       return;
     }
@@ -279,6 +279,10 @@ export async function start() {
 
   byId("case-back").addEventListener("click", () => {
     window.location.hash = "";
+    current = null;
+    clearCase();
+    showCaseView(false);
+    renderInbox();
     focus(byId("inbox-heading"));
   });
 
@@ -293,8 +297,14 @@ export async function start() {
     say(byId("compose-status"), "");
   }
 
+  /** On a phone the case replaces the inbox; on a wide screen they stand side by side. */
+  function showCaseView(visible) {
+    show(byId("case-view"), visible);
+    byId("staff-layout").classList.toggle("case-open", visible);
+  }
+
   async function showCase(caseId, { moveFocus = false } = {}) {
-    show(byId("case-view"));
+    showCaseView(true);
     let view;
     try {
       view = await client.openCase(caseId);
@@ -387,7 +397,7 @@ export async function start() {
       h(
         "div",
         { class: "message-meta" },
-        h("span", { class: "kind" }, t(`thread.kind.${message.kind}`)),
+        h("span", { class: "kind" }, t(`staff.kind.${message.kind}`)),
         h("span", {}, author),
         h("time", {}, formatTime(message.createdAt)),
         message.visibleToReporter ? null : h("span", {}, t("staff.thread.colleagues_only")),
@@ -463,6 +473,8 @@ export async function start() {
     showLogin();
   } else {
     byId("unlock-username").textContent = profile.username;
+    // For password managers: the passphrase belongs to this username.
+    byId("unlock-username-field").value = profile.username;
     showOnly("unlock-section");
     focus(byId("unlock-heading"));
   }
