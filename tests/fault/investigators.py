@@ -1,0 +1,110 @@
+"""The investigator's side of the fault tests: a login and a live-event WebSocket whose every
+event (and its close code) is recorded, so a test can count deliveries per socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from gateway.client.transport import USER_AGENT
+from gateway.crypto.encoding import b64encode
+from tests.api.investigator_support import Person
+
+
+async def log_in(session: aiohttp.ClientSession, url: str, person: Person) -> tuple[int, str]:
+    """POST /api/v1/auth/login as `person`; (status, session token or error code)."""
+    async with session.post(
+        url + "/api/v1/auth/login",
+        json={
+            "username": person.username,
+            "auth_key": b64encode(person.auth_key),
+            "totp": person.fresh_code(),
+            "token_in_body": True,
+        },
+    ) as response:
+        answer = await response.json()
+        if response.status == 200:
+            return 200, str(answer["session"])
+        return response.status, str(answer.get("error", {}).get("code"))
+
+
+def event_key(event: dict[str, Any]) -> tuple[str, str, str]:
+    """What makes two deliveries the same event: topic, case and the event's own time."""
+    return str(event.get("topic")), str(event.get("case_id")), str(event.get("at"))
+
+
+@dataclass
+class EventSocket:
+    """`GET /api/v1/events` held open by a background task that records what arrives."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)
+    ready_at: float | None = None
+    close_code: int | None = None
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls, session: aiohttp.ClientSession, url: str, token: str, *, within: float = 10
+    ) -> EventSocket:
+        socket = cls()
+        ready = asyncio.Event()
+        socket._task = asyncio.create_task(socket._listen(session, url, token, ready))
+        waiter = asyncio.create_task(ready.wait())
+        closer = asyncio.create_task(socket.closed.wait())
+        await asyncio.wait({waiter, closer}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        for task in (waiter, closer):
+            task.cancel()
+        if socket.ready_at is None:
+            await socket.close()
+            raise AssertionError(
+                f"the event socket did not become ready (close {socket.close_code})"
+            )
+        return socket
+
+    async def _listen(
+        self, session: aiohttp.ClientSession, url: str, token: str, ready: asyncio.Event
+    ) -> None:
+        try:
+            async with session.ws_connect(
+                url + "/api/v1/events",
+                headers={"Authorization": f"Session {token}", "User-Agent": USER_AGENT},
+                heartbeat=None,
+            ) as socket:
+                async for message in socket:
+                    if message.type is not aiohttp.WSMsgType.TEXT:
+                        break
+                    event: dict[str, Any] = json.loads(message.data)
+                    if event.get("topic") == "ready":
+                        self.ready_at = time.time()
+                        ready.set()
+                        continue
+                    self.events.append(event)
+                    self.received_at.append(time.time())
+                self.close_code = socket.close_code
+        except aiohttp.ClientError:
+            self.close_code = -1
+        finally:
+            self.closed.set()
+
+    def duplicates(self) -> list[tuple[str, str, str]]:
+        """Events this socket received more than once."""
+        return [key for key, n in Counter(map(event_key, self.events)).items() if n > 1]
+
+    def received(self, topic: str) -> list[str]:
+        """Case ids of the events of `topic` received, in order."""
+        return [str(e["case_id"]) for e in self.events if e.get("topic") == topic]
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
