@@ -27,6 +27,7 @@ from gateway.domain.accounts import check_display_name, normalise_username
 from gateway.domain.errors import Conflict, Forbidden, InvalidInput
 from gateway.domain.hotline import Hotline
 from gateway.domain.keys import derive_subkey
+from gateway.domain.login import add_login_stand_in
 from gateway.domain.second_factor import SecondFactor
 from gateway.store import InviteAlreadyEnrolled, UsernameTaken
 from gateway.store.records import Enrollment, Investigator, Invite, JSONValue
@@ -152,36 +153,46 @@ async def enroll(hotline: Hotline, form: EnrollmentForm) -> Enrolled:
     if step is None:
         raise TotpNotConfirmed
     investigator_id = uuid.uuid4()
+    sealed_secret = factor.seal(investigator_id, form.totp_secret)
+    token_hash = invite_token_hash(form.invite_token, hotline.pepper)
     now = hotline.clock.now()
-    try:
-        async with hotline.database.transaction() as tx:
-            invite = await tx.invites.consume(
-                invite_token_hash(form.invite_token, hotline.pepper), at=now
-            )
-            if invite is None:
-                raise InviteNotUsable
-            investigator = await tx.investigators.create(
-                investigator_id=investigator_id,
-                username=username,
-                display_name=display_name,
-                roles=invite.roles,
-                enc_public_key=form.enc_public_key,
-                sig_public_key=form.sig_public_key,
-                # One salt and one set of parameters: those the bundle was sealed with.
-                auth_salt=form.key_bundle.salt,
-                kdf_params=_stored_kdf(form.key_bundle),
-                auth_key_hash=auth_key_hash(form.auth_key, hotline.pepper),
-                key_bundle=form.key_bundle.encode(),
-                totp_secret_sealed=factor.seal(investigator_id, form.totp_secret),
-                at=now,
-            )
-            enrollment = await tx.enrollments.create(
-                invite_id=invite.id, investigator_id=investigator.id, at=now
-            )
-    except UsernameTaken:
-        raise UsernameUnavailable from None
-    except InviteAlreadyEnrolled:
-        raise InviteNotUsable from None
+    # Two first enrollments at once may both add the login stand-in; the loser tries again.
+    for attempt in (1, 2):
+        adding_stand_in = False
+        try:
+            async with hotline.database.transaction() as tx:
+                # With the first account, so that logins never reveal which names exist.
+                adding_stand_in = True
+                await add_login_stand_in(tx, hotline)
+                adding_stand_in = False
+                invite = await tx.invites.consume(token_hash, at=now)
+                if invite is None:
+                    raise InviteNotUsable
+                investigator = await tx.investigators.create(
+                    investigator_id=investigator_id,
+                    username=username,
+                    display_name=display_name,
+                    roles=invite.roles,
+                    enc_public_key=form.enc_public_key,
+                    sig_public_key=form.sig_public_key,
+                    # One salt and one set of parameters: those the bundle was sealed with.
+                    auth_salt=form.key_bundle.salt,
+                    kdf_params=_stored_kdf(form.key_bundle),
+                    auth_key_hash=auth_key_hash(form.auth_key, hotline.pepper),
+                    key_bundle=form.key_bundle.encode(),
+                    totp_secret_sealed=sealed_secret,
+                    at=now,
+                )
+                enrollment = await tx.enrollments.create(
+                    invite_id=invite.id, investigator_id=investigator.id, at=now
+                )
+            break
+        except UsernameTaken:
+            if adding_stand_in and attempt == 1:
+                continue
+            raise UsernameUnavailable from None
+        except InviteAlreadyEnrolled:
+            raise InviteNotUsable from None
     # The confirming code is spent too: it cannot be replayed as a first login.
     await factor.spend(investigator.id, step)
     logger.info(

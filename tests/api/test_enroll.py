@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from gateway.crypto.keybundle import LoginKeys, new_salt, seal_investigator_keys
 from gateway.crypto.keys import InvestigatorKeys, fingerprint
 from gateway.domain.enrollment import create_invite, invite_token_hash
 from gateway.domain.hotline import Hotline
+from gateway.domain.login import STAND_IN_USERNAME
 from gateway.store.records import EnrollmentStatus, InvestigatorStatus
 from tests.api.investigator_support import Client
 from tests.unit.store.builders import count_rows
@@ -189,3 +191,30 @@ async def test_malformed_enrollments_are_refused_before_anything_is_touched(
         response = await client.post("/api/v1/enroll", json=candidate)
         assert response.status in {400, 422}, candidate
     assert await count_rows(hotline.database) == before
+
+
+async def test_two_first_enrollments_at_once_both_succeed(client: Client, hotline: Hotline) -> None:
+    """The first enrollment also adds the login stand-in; two racing for it must not fail."""
+    invites = [await create_invite(hotline, roles=["triage"], created_by=None) for _ in range(2)]
+    bodies = [
+        enrollment_body(invite.token, username=f"first{n}")[0] for n, invite in enumerate(invites)
+    ]
+
+    responses = await asyncio.gather(*(client.post("/api/v1/enroll", json=b) for b in bodies))
+
+    assert [response.status for response in responses] == [201, 201]
+    async with hotline.database.transaction(read_only=True) as tx:
+        stand_in = await tx.investigators.find_by_username(STAND_IN_USERNAME)
+    assert stand_in is not None
+    assert stand_in.status is InvestigatorStatus.REVOKED
+
+
+async def test_nobody_can_name_the_login_stand_in(client: Client, hotline: Hotline) -> None:
+    invite = await create_invite(hotline, roles=["triage"], created_by=None)
+    body, _ = enrollment_body(invite.token)
+    assert (await client.post("/api/v1/enroll", json=body)).status == 201
+    for path, payload in (
+        ("/api/v1/auth/prelogin", {"username": STAND_IN_USERNAME}),
+        ("/api/v1/auth/login", {"username": STAND_IN_USERNAME, "auth_key": "A" * 43, "totp": "1"}),
+    ):
+        assert (await client.post(path, json=payload)).status == 400
