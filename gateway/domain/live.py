@@ -4,7 +4,7 @@ per-investigator channels WebSockets listen on.
 Every process runs one relay. It claims due rows (the store's claim never hands one row to two
 processes), publishes each to the channel of every investigator who should hear of it, and only
 then marks it delivered. If the broker is down the claimed rows are put back with a backoff:
-nothing is lost, at worst an event arrives twice (events are nudges to re-read, not records).
+nothing is lost, at worst an event is published twice (each socket drops the copy: web/events.py).
 """
 
 from __future__ import annotations

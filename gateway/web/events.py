@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -35,6 +37,11 @@ RELAY_STOP_SECONDS: Final = 10.0
 # Close codes a client acts on: 4001 log in again; 1013 reconnect and re-read the inbox.
 CLOSE_ACCESS_ENDED: Final = 4001
 CLOSE_RESYNC: Final = WSCloseCode.TRY_AGAIN_LATER
+
+# The relay publishes at least once: a publish whose answer was lost (a stalled Redis that
+# executes it later, a process killed before recording it) is published again. A socket
+# remembers this many of the events it sent, so it forwards each of them once.
+REMEMBERED_EVENTS: Final = 256
 
 RELAY = web.AppKey("outbox_relay", OutboxRelay)
 SOCKETS = web.AppKey("event_sockets", weakref.WeakSet[web.WebSocketResponse])
@@ -83,15 +90,36 @@ async def _still_allowed(book: SessionBook, token: str) -> bool:
     return True
 
 
+class SentEvents:
+    """Digests of the last events a socket sent: a republished event has the same bytes
+    (topic, case, time and flags of one outbox row), so its copy is recognised and dropped."""
+
+    def __init__(self, size: int = REMEMBERED_EVENTS) -> None:
+        self._order: deque[bytes] = deque(maxlen=size)
+        self._seen: set[bytes] = set()
+
+    def first_time(self, data: bytes) -> bool:
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        if digest in self._seen:
+            return False
+        if len(self._order) == self._order.maxlen:
+            self._seen.discard(self._order[0])
+        self._order.append(digest)
+        self._seen.add(digest)
+        return True
+
+
 async def _pump(
     socket: web.WebSocketResponse, subscription: Subscription, book: SessionBook, token: str
 ) -> int:
+    sent = SentEvents()
     async for message in subscription:
         if not await _still_allowed(book, token):
             return CLOSE_ACCESS_ENDED
         if json.loads(message.data).get("topic") == ACCESS_CHANGED:
             continue
-        await socket.send_str(message.data.decode())
+        if sent.first_time(message.data):
+            await socket.send_str(message.data.decode())
     return WSCloseCode.OK
 
 

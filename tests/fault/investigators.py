@@ -50,6 +50,7 @@ class EventSocket:
     close_code: int | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
+    _socket: aiohttp.ClientWebSocketResponse | None = None
 
     @classmethod
     async def open(
@@ -79,6 +80,7 @@ class EventSocket:
                 headers={"Authorization": f"Session {token}", "User-Agent": USER_AGENT},
                 heartbeat=None,
             ) as socket:
+                self._socket = socket
                 async for message in socket:
                     if message.type is not aiohttp.WSMsgType.TEXT:
                         break
@@ -104,6 +106,9 @@ class EventSocket:
         return [str(e["case_id"]) for e in self.events if e.get("topic") == topic]
 
     async def close(self) -> None:
+        if self._socket is not None and not self._socket.closed:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                await asyncio.wait_for(self._socket.close(), 3)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -14,6 +14,8 @@ import contextlib
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.fault.checks import (
     PARTIAL_PREFIX,
     blob_files,
@@ -26,6 +28,8 @@ from tests.fault.checks import (
 )
 from tests.fault.deployment import Deployment
 from tests.fault.traffic import Accepted, Reporters, TipPlan, wait_for
+
+pytestmark = pytest.mark.slow  # real processes, outages of seconds
 
 
 def upload_half_way(blob_dir: Path) -> bool:

@@ -13,9 +13,13 @@ import contextlib
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.fault.checks import half_written_cases, read_back
 from tests.fault.deployment import Deployment
 from tests.fault.traffic import Reporters, TipPlan, probe, wait_for
+
+pytestmark = pytest.mark.slow  # real processes, outages of seconds
 
 OUTAGE_SECONDS = 4.0
 # A refused connection or a server shutting down answers in milliseconds; this bound leaves
