@@ -283,7 +283,8 @@ _DEFAULTS: Final[Mapping[str, object]] = {
 def default_data_dir(environ: Mapping[str, str]) -> Path:
     """Where the embedded default keeps its data when nothing says otherwise."""
     xdg = environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path(environ.get("HOME", ".")) / ".local" / "share"
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    base = Path(xdg) if xdg else home / ".local" / "share"
     return base / "tipline"
 
 

@@ -16,6 +16,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from gateway.config import load_settings
+from gateway.config import Settings, load_settings
 from gateway.web.app import all_endpoints
 from gateway.web.openapi import build_document
 from tests.deploy.tools import DEPLOY, debian_tool, make_test_certificate, run
@@ -46,6 +47,12 @@ ADDRESS_HEADERS = (
     "via",
 )
 ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+def gateway_defaults() -> Settings:
+    """The gateway's built-in settings, loaded in a throw-away data folder (no secrets left)."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        return load_settings(None, {"TIPLINE_DATA_DIR": data_dir})
 
 
 def free_port() -> int:
@@ -306,7 +313,7 @@ async def test_a_websocket_reaches_the_events_route_without_client_address(
 async def test_a_json_body_above_the_gateways_limit_is_refused_by_nginx_in_the_gateways_shape(
     proxy: Proxy, session: aiohttp.ClientSession
 ) -> None:
-    limit = load_settings(None, {}).max_body_bytes
+    limit = gateway_defaults().max_body_bytes
     async with session.post(
         f"{proxy.https}/api/v1/cases", data=io.BytesIO(b"x" * (limit + 1)), ssl=proxy.tls
     ) as response:
@@ -323,7 +330,7 @@ async def test_a_json_body_above_the_gateways_limit_is_refused_by_nginx_in_the_g
 async def test_an_attachment_above_the_gateways_limit_is_refused_before_it_is_sent(
     proxy: Proxy,
 ) -> None:
-    limit = load_settings(None, {}).max_attachment_bytes
+    limit = gateway_defaults().max_attachment_bytes
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.ports.onion)
     writer.write(
         (
@@ -436,7 +443,7 @@ async def test_nginx_logs_nothing_about_its_clients(
 
 def test_the_body_limits_and_routes_match_the_gateway() -> None:
     """nginx's limits are the gateway's defaults, and every streamed upload is unbuffered."""
-    defaults = load_settings(None, {})
+    defaults = gateway_defaults()
     config = (NGINX / "nginx.conf").read_text()
     locations = (NGINX / "locations.conf").read_text()
     assert re.search(r"^\s*client_max_body_size 2m;", config, re.MULTILINE)
