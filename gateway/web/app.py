@@ -196,7 +196,6 @@ def create_app(
             *extra_cleanup,
         )
     )
-    app.on_shutdown.append(events.close_sockets)
     endpoints = all_endpoints()
     register(app, endpoints)
     app[health.OPENAPI_DOCUMENT] = build_document(endpoints)

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Final
@@ -28,6 +27,7 @@ from gateway.domain.sessions import SessionBook
 from gateway.web.auth import presented_token, require_caller, session_book
 from gateway.web.keys import HOTLINE
 from gateway.web.openapi import Endpoint, Reply
+from gateway.web.shutdown import OPEN_SOCKETS
 
 logger = logging.getLogger("gateway.web.events")
 
@@ -44,7 +44,6 @@ CLOSE_RESYNC: Final = WSCloseCode.TRY_AGAIN_LATER
 REMEMBERED_EVENTS: Final = 256
 
 RELAY = web.AppKey("outbox_relay", OutboxRelay)
-SOCKETS = web.AppKey("event_sockets", weakref.WeakSet[web.WebSocketResponse])
 
 
 async def live_events(app: web.Application) -> AsyncIterator[None]:
@@ -52,7 +51,6 @@ async def live_events(app: web.Application) -> AsyncIterator[None]:
     hotline = app[HOTLINE]
     relay = OutboxRelay(hotline.database, hotline.broker, hotline.clock)
     app[RELAY] = relay
-    app[SOCKETS] = weakref.WeakSet()
     task = asyncio.create_task(relay.run(), name="outbox-relay")
     try:
         yield
@@ -66,12 +64,6 @@ async def live_events(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-async def close_sockets(app: web.Application) -> None:
-    """On shutdown: tell every live socket to reconnect (to another process, or later)."""
-    for socket in list(app.get(SOCKETS, ())):
-        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
 
 def wake_relay(request: web.Request) -> None:
@@ -153,10 +145,12 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     except BaseException:
         await slot.release()
         raise
-    request.app[SOCKETS].add(socket)
     code: int = WSCloseCode.OK
     try:
-        async with request.app[HOTLINE].broker.subscribe(channel_for(caller.id)) as subscription:
+        async with (
+            request.app[OPEN_SOCKETS].holding(socket),
+            request.app[HOTLINE].broker.subscribe(channel_for(caller.id)) as subscription,
+        ):
             await socket.send_json({"v": EVENT_VERSION, "topic": "ready"})
             tasks = {
                 asyncio.create_task(_pump(socket, subscription, book, token)),

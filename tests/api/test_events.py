@@ -146,3 +146,17 @@ async def test_the_socket_needs_a_session(client: Client) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await client.ws_connect("/api/v1/events")
     assert refused.value.status == 401
+
+
+async def test_shutting_down_closes_the_socket_with_the_reconnect_hint(
+    client: Client, hotline: Hotline, organisation: Organisation
+) -> None:
+    """A restarting gateway tells live sockets to reconnect (1012), within the shutdown bound."""
+    person = await vetted_person(hotline, organisation, "triage")
+    socket = await connect(client, await log_in(client, person))
+
+    await client.app.shutdown()
+
+    closing = await asyncio.wait_for(socket.receive(), WAIT)
+    assert closing.type is aiohttp.WSMsgType.CLOSE
+    assert closing.data == aiohttp.WSCloseCode.SERVICE_RESTART
