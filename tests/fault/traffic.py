@@ -186,6 +186,7 @@ class Reporters:
         self._numbers = itertools.count(1)
         self._random = random.Random(seed)
         self.in_flight = 0
+        self.skipped = 0
 
     @property
     def accepted(self) -> list[Accepted]:
@@ -262,6 +263,24 @@ class Reporters:
                         await asyncio.wait_for(stop.wait(), wait)
 
         await asyncio.gather(*(reporter(index) for index in range(self.concurrency)))
+
+    async def run_steady(self, stop: asyncio.Event, *, rate: float, max_in_flight: int = 8) -> None:
+        """Start a tip every 1/`rate` seconds on a random gateway until `stop`; a beat is
+        skipped (and counted) while `max_in_flight` tips are still on their way."""
+        running: set[asyncio.Task[Outcome]] = set()
+        loop = asyncio.get_running_loop()
+        beat = loop.time()
+        while not stop.is_set():
+            if len(running) < max_in_flight:
+                task = asyncio.create_task(self.submit_one(self._random.choice(self.gateways)))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            else:
+                self.skipped += 1
+            beat += 1 / rate
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, beat - loop.time()))
+        await asyncio.gather(*running)
 
     async def close(self) -> None:
         await self.observer.close()
