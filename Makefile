@@ -15,7 +15,7 @@ DEBIAN_TOOLS := /usr/bin/chromium:chromium /usr/sbin/nginx:nginx /usr/sbin/tor:t
                 /usr/bin/systemd-analyze:systemd /usr/bin/openssl:openssl
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean debian-packages
+.PHONY: help install run test lint format bench soak clean debian-packages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -58,6 +58,14 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 
 bench: $(STAMP) ## run the benchmarks in tests/bench (on demand, never in CI)
 	$(BIN)/python -m pytest tests/bench -p no:cacheprovider -o addopts="" -s
+
+# The fault soak (tests/fault/soak.py): private PostgreSQL and Redis, two gateway processes,
+# faults injected at random; e.g. `make soak SOAK_SECONDS=60` for a short run.
+SOAK_SECONDS ?= 600
+SOAK_RATE    ?= 1
+soak: $(STAMP) ## fault soak on demand: SOAK_SECONDS (600) of tips at SOAK_RATE/s, random faults, counts printed
+	TIPLINE_SOAK_SECONDS=$(SOAK_SECONDS) TIPLINE_SOAK_RATE=$(SOAK_RATE) \
+		$(BIN)/python -m pytest tests/fault/soak.py -s -p no:cacheprovider
 
 clean: ## remove the virtual environment, caches and the dev data folder
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .data
