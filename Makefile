@@ -15,7 +15,7 @@ DEBIAN_TOOLS := /usr/bin/chromium:chromium /usr/sbin/nginx:nginx /usr/sbin/tor:t
                 /usr/bin/systemd-analyze:systemd /usr/bin/openssl:openssl
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench soak clean debian-packages
+.PHONY: help install run test lint format bench soak fuzz security-long clean debian-packages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -67,5 +67,14 @@ soak: $(STAMP) ## fault soak on demand: SOAK_SECONDS (600) of tips at SOAK_RATE/
 	TIPLINE_SOAK_SECONDS=$(SOAK_SECONDS) TIPLINE_SOAK_RATE=$(SOAK_RATE) \
 		$(BIN)/python -m pytest tests/fault/soak.py -s -p no:cacheprovider
 
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP) ## fuzz every untrusted-input parser with atheris for FUZZ_SECONDS (600); crashes land in .fuzz/
+	mkdir -p .fuzz
+	$(BIN)/python tests/security/fuzz_atheris.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -artifact_prefix=.fuzz/
+
+security-long: $(STAMP) ## the attack suite with long Schemathesis (500 examples per operation) and Hypothesis runs
+	TIPLINE_SCHEMATHESIS_EXAMPLES=500 TIPLINE_SCHEMATHESIS_SECONDS=3600 TIPLINE_FUZZ_EXAMPLES=5000 \
+		$(BIN)/python -m pytest tests/security -o timeout=7200 -p no:cacheprovider
+
 clean: ## remove the virtual environment, caches and the dev data folder
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .data
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .data .fuzz

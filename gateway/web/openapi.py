@@ -55,9 +55,21 @@ class Endpoint:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Every endpoint that reads a body can refuse it for how it arrives (gateway/web/limits.py):
+# documented once here rather than on each endpoint.
+BODY_REPLIES: Final = {
+    408: Reply("request_timeout: the body did not arrive in time."),
+    413: Reply("payload_too_large: the body is larger than this endpoint accepts."),
+    415: Reply("unsupported_media_type: the body carries a Content-Encoding."),
+}
+
+
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
     responses: dict[str, Any] = {}
-    for status, reply in sorted(endpoint.replies.items()):
+    replies = dict(endpoint.replies)
+    if endpoint.request_schema is not None or "requestBody" in endpoint.extra:
+        replies = {**BODY_REPLIES, **replies}
+    for status, reply in sorted(replies.items()):
         entry: dict[str, Any] = {"description": reply.description}
         schema = reply.schema
         if schema is None and status >= 400:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
@@ -21,6 +22,7 @@ from gateway.store.models import Base
 from tests.fixtures import services
 
 Client = TestClient[Any, Any]
+T = TypeVar("T")
 
 # For attacks whose outcome does not depend on the database or broker backend (parsers,
 # sockets, body handling): run them once, on the embedded backend, to keep the suite short.
@@ -138,3 +140,36 @@ def request_head(method: str, path: str, headers: dict[str, str]) -> bytes:
 def chunk(data: bytes) -> bytes:
     """One piece of a `Transfer-Encoding: chunked` body."""
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+class LiveGateway:
+    """The gateway on a real socket on 127.0.0.1, served from a thread with its own event
+    loop, for clients that block (Schemathesis speaks `requests`)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self._runner = web.AppRunner(app)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        self.run(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self.run(site.start())
+        self.port = self._runner.addresses[0][1]
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        """Run a coroutine on the server's loop (where the app's database and broker live)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.run(self._runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ from gateway.crypto.encoding import JsonValue, b64decode, b64encode
 from gateway.crypto.errors import CryptoError
 from tests.security.parser_targets import REFUSALS, TARGETS, Target
 
-EXAMPLES = 200
+EXAMPLES = int(os.environ.get("TIPLINE_FUZZ_EXAMPLES", "200"))
 
 json_values = st.recursive(
     st.none()
