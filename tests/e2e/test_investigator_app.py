@@ -13,6 +13,7 @@ import pytest
 from gateway.client.reporter import ReporterClient, TipDraft
 from gateway.client.transport import Transport
 from gateway.crypto import totp
+from gateway.web.shutdown import OPEN_SOCKETS
 from tests.e2e.browser import LiveGateway
 from tests.fixtures.organisation import Organisation
 
@@ -77,14 +78,38 @@ async def test_an_emergency_arriving_live_alarms_the_investigator_on_duty(
     await web_ui.check(watched, expected_statuses=(401,))
 
 
-async def test_a_session_ended_elsewhere_sends_the_app_back_to_the_login(
-    *, open_ui_page, enroll_staff, web_ui
+async def test_a_dropped_socket_reconnects_and_a_session_ended_elsewhere_returns_to_the_login(
+    *, open_ui_page, enroll_staff, web_ui, gateway: LiveGateway, organisation: Organisation
 ) -> None:
     text = web_ui.strings("en")
     member = await enroll_staff("investigator", "triage")
     watched = await open_ui_page("/staff")
     page = watched.page
     await web_ui.log_in(page, member)
+    # The gateway drops every socket (as on a restart): the app reconnects and re-reads.
+    await page.evaluate(
+        """() => { window.liveStates = [];
+            new MutationObserver(() => window.liveStates.push(
+                document.getElementById('live-state').textContent))
+            .observe(document.getElementById('live-state'), { childList: true, subtree: true,
+                characterData: true }); }"""
+    )
+    sockets = gateway.app[OPEN_SOCKETS]
+    assert await sockets.close_all() == 1
+    sockets.closing = False  # close_all is the shutdown path; this gateway carries on serving
+    await page.wait_for_function(
+        "(connected) => window.liveStates.length >= 2 && window.liveStates.at(-1) === connected",
+        arg=text["staff.live.connected"],
+        timeout=15_000,
+    )
+    states = await page.evaluate("() => window.liveStates")
+    assert text["staff.live.reconnecting"] in states
+    async with Transport(gateway.base_url) as transport:
+        await ReporterClient(transport, organisation.public_key).submit(
+            TipDraft(body="after the reconnect", fields={"about": "other"})
+        )
+    await web_ui.wait_for_thread(page, "#inbox button.case-link", 1)
+
     # Another tab of the same browser logs out: the live socket closes with 4001.
     other = await page.context.new_page()
     await other.goto(page.url)
