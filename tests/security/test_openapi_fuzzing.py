@@ -220,6 +220,7 @@ def describe(failure: BaseException) -> str:
 # Schemathesis's generators touch the global `random` state inside strategies, which
 # Hypothesis reports as a deprecation (made an error by the suite's warning filter).
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+@pytest.mark.timeout(BUDGET_SECONDS + 120)
 def test_every_operation_answers_as_documented_for_fuzzed_requests(world: World) -> None:
     schema = schemathesis.openapi.from_url(f"{world.live.url}/api/v1/openapi.json", config=CONFIG)
     failures: list[str] = []
