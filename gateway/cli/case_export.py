@@ -33,7 +33,10 @@ def add_export_command(actions: Any) -> None:
         "--to",
         default=None,
         metavar="POLICE_PUBLIC_KEY",
-        help="seal the dossier to this X25519 public key (base64url, or a file holding it)",
+        help=(
+            "seal the dossier to this X25519 public key (base64url, or a file holding it; "
+            "write --to=KEY: a key may begin with -)"
+        ),
     )
     passphrase_option(export)
     export.set_defaults(run=_export)

@@ -33,7 +33,10 @@ def add_parser(commands: Any) -> None:
         "--key", type=Path, default=None, metavar="FILE", help="police key file (sealed dossiers)"
     )
     verify.add_argument(
-        "--org-key", default=None, metavar="PUBLIC_KEY", help="the organisation key to insist on"
+        "--org-key",
+        default=None,
+        metavar="PUBLIC_KEY",
+        help="the organisation key to insist on (write --org-key=KEY: a key may begin with -)",
     )
     verify.add_argument(
         "--signer",

@@ -38,17 +38,25 @@ INTERVAL_SECONDS = 900
 
 
 class ManualClock:
-    """The domain's clock, moved by the test."""
+    """The domain's clock: real time until the test freezes or moves it, then only moved.
 
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = (start or datetime.now(UTC)).replace(microsecond=0)
+    Following real time at first keeps enrollment and login honest (TOTP codes are checked
+    against this clock); freeze it once everyone is logged in.
+    """
+
+    def __init__(self) -> None:
+        self._frozen: datetime | None = None
 
     def now(self) -> datetime:
-        return self._now
+        return self._frozen if self._frozen is not None else datetime.now(UTC)
+
+    def freeze(self) -> datetime:
+        self._frozen = self.now()
+        return self._frozen
 
     def advance(self, **delta: float) -> datetime:
-        self._now += timedelta(**delta)
-        return self._now
+        self._frozen = self.now() + timedelta(**delta)
+        return self._frozen
 
 
 def emergency_settings(

@@ -74,6 +74,7 @@ async def test_an_unacknowledged_emergency_escalates_on_time_once_per_interval(
     liaison = await vetted_person(hotline, organisation, "liaison")
     await set_duty(client, await log_in(client, triage), True)
     liaison_token = await log_in(client, liaison)  # TOTP codes follow the real clock
+    clock.freeze()
     case = await urgent_case(client, hotline, [triage])
     scanner = scanner_of(app)
 

@@ -93,6 +93,7 @@ async def test_a_closed_case_is_purged_after_its_days_and_leaves_only_an_audit_r
 ) -> None:
     triage = await vetted_person(hotline, organisation, "triage")
     token = await log_in(client, triage)
+    clock.freeze()
     case = await open_case_for(hotline, triage)
     kept = await open_case_for(hotline, triage)
     blob_key = await with_attachment(hotline, case)

@@ -192,6 +192,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_and_nothing_is_lost(
     token = await log_in(client, triage)
     await set_duty(client, token, True)
     receiver.script = [503, "hang", 500]
+    clock.freeze()
 
     case = await urgent_case(client, hotline, [triage])
     await eventually(lambda: len(receiver.attempts) == 1)
