@@ -20,7 +20,7 @@ from tests.fixtures.organisation import Organisation
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def test_wrong_codes_and_passphrases_are_refused_and_a_reload_asks_only_for_the_passphrase(
+async def test_wrong_codes_are_refused_the_session_is_a_cookie_and_a_reload_asks_for_the_passphrase(
     *, open_ui_page, enroll_staff, web_ui
 ) -> None:
     text = web_ui.strings("en")
@@ -39,6 +39,19 @@ async def test_wrong_codes_and_passphrases_are_refused_and_a_reload_asks_only_fo
 
     await web_ui.log_in(page, member)
     assert await page.inner_text("#me-name") == "Anna de Vries"
+    # The session is an HttpOnly, same-site cookie for the API only; nothing else is kept.
+    (cookie,) = await page.context.cookies()
+    assert (cookie["name"], cookie["path"], cookie["httpOnly"], cookie["sameSite"]) == (
+        "tipline_session",
+        "/api",
+        True,
+        "Strict",
+    )
+    kept = await page.evaluate(
+        "async () => [localStorage.length, sessionStorage.length, document.cookie,"
+        " (await indexedDB.databases()).length, (await caches.keys()).length]"
+    )
+    assert kept == [0, 0, "", 0, 0]
     await page.reload()
     await page.locator("#unlock-form").wait_for(state="visible")
     assert await page.inner_text("#unlock-username") == member.username

@@ -234,6 +234,7 @@ async def test_the_investigator_journey(
 
     await page.click("#logout")
     await page.locator("#login-section").wait_for(state="visible")
+    assert await page.context.cookies() == []
     assert await page.locator("#case-thread > li").count() == 0
     assert await page.locator("#inbox li").count() == 0
     await web_ui.check(watched, expected_statuses=(401,))

@@ -99,20 +99,23 @@ async def test_pages_carry_the_pinned_organisation_key_and_show_its_fingerprint(
             assert shown == fingerprint(organisation.public_key)
 
 
-@pytest.mark.parametrize(
-    ("path", "key"),
-    [("/report", "noscript.why"), ("/return", "noscript.why_return"), ("/staff", "staff.noscript")],
-)
-async def test_without_javascript_a_page_says_why_it_is_needed_and_what_to_do(
-    *, open_ui_page, web_ui, path: str, key: str
+async def test_without_javascript_each_page_says_why_it_is_needed_and_what_to_do(
+    *, open_ui_page, gateway: LiveGateway, web_ui
 ) -> None:
     text = web_ui.strings("en")
-    watched = await open_ui_page(path, java_script_enabled=False)
-    body = await watched.page.inner_text("main")
-    assert text["noscript.title"] in body
-    assert text[key] in body
-    # Nothing that needs scripts is usable; a form submitted without them would leak its text.
-    assert await watched.page.locator("form:visible").count() == 0
+    watched = await open_ui_page("/", java_script_enabled=False)
+    for path, key in (
+        ("/report", "noscript.why"),
+        ("/return", "noscript.why_return"),
+        ("/staff", "staff.noscript"),
+    ):
+        await watched.page.goto(gateway.url(path))
+        body = await watched.page.inner_text("main")
+        assert text["noscript.title"] in body
+        assert text[key] in body
+        # Nothing that needs scripts is usable; a form sent without them would leak its text.
+        assert await watched.page.locator("form:visible").count() == 0, path
+    await watched.screenshot("no-javascript-staff")
 
 
 async def test_without_webassembly_the_pages_explain_tor_browsers_safer_level(
@@ -142,18 +145,21 @@ async def test_without_webassembly_the_pages_explain_tor_browsers_safer_level(
         await context.close()
 
 
-@pytest.mark.parametrize("path", ["/", "/report", "/return", "/staff"])
 async def test_every_control_is_labelled_and_every_text_has_enough_contrast(
-    *, open_ui_page, web_ui, path: str
+    *, open_ui_page, gateway: LiveGateway, web_ui
 ) -> None:
-    watched = await open_ui_page(path, viewport=PHONE, locale="nl-NL")
-    await watched.page.wait_for_function(
-        "() => document.querySelector('main form:not([hidden]), main section:not([hidden])')"
-        " || location.pathname === '/'"
-    )
-    assert await watched.evaluate(UNLABELLED) == []
-    assert await watched.evaluate(CONTRAST) == []
-    await web_ui.check(watched, expected_statuses=(401,) if path == "/staff" else ())
+    watched = await open_ui_page("/", viewport=PHONE, locale="nl-NL")
+    for path, ready in (
+        ("/", "main"),
+        ("/report", "#tip-form"),
+        ("/return", "#code-form"),
+        ("/staff", "#login-form"),
+    ):
+        await watched.page.goto(gateway.url(path))
+        await watched.page.locator(ready).wait_for(state="visible")
+        assert await watched.evaluate(UNLABELLED) == [], path
+        assert await watched.evaluate(CONTRAST) == [], path
+    await web_ui.check(watched, expected_statuses=(401,))
 
 
 async def tab_until(page: Any, element_id: str, limit: int = 20) -> list[str]:
