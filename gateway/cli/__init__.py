@@ -14,6 +14,7 @@ from gateway.cli import (
     case,
     database,
     dossier,
+    emergency,
     investigator,
     report,
     retention,
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parser(commands)
     retention.add_parser(commands)
     dossier.add_parser(commands)
+    emergency.add_parser(commands)
     report.add_parser(commands)
     admin.add_parser(commands)
     investigator.add_parser(commands, more=case.add_case_commands)

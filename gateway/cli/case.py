@@ -1,4 +1,4 @@
-"""`tipline case show|ask|note|status|assign|export`: one case, from the saved session.
+"""`tipline case show|ask|note|status|assign|export|ack|audit`: one case, from the saved session.
 
 `show`, `ask` and `note` decrypt or sign, so they open the key bundle with the passphrase
 (--passphrase-file, $TIPLINE_PASSPHRASE or a prompt); `status` and `assign` do not need it.
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.cli import emergency
 from gateway.cli.case_export import add_export_command
 from gateway.cli.common import CommandError
 from gateway.cli.investigator import SavedSession, passphrase_option, run_with_session
@@ -56,6 +57,7 @@ def add_case_commands(actions: Any) -> None:
     assign.set_defaults(run=_assign)
 
     add_export_command(actions)
+    emergency.add_case_commands(actions)
 
 
 def _show(arguments: argparse.Namespace) -> int:
