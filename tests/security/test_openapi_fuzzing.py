@@ -214,6 +214,8 @@ def describe(failure: BaseException) -> str:
     text = f"{type(failure).__name__}: {failure}"
     if isinstance(failure, BaseExceptionGroup):
         text += "".join(f"\n  - {describe(inner)}" for inner in failure.exceptions)
+    elif failure.__cause__ is not None:  # Hypothesis wraps a group it cannot hold
+        text += f"\n  caused by {describe(failure.__cause__)}"
     return text
 
 
@@ -228,8 +230,9 @@ def test_every_operation_answers_as_documented_for_fuzzed_requests(world: World)
     deadline = time.monotonic() + BUDGET_SECONDS
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 30
+    only = os.environ.get("TIPLINE_SCHEMATHESIS_ONLY", "")  # a label substring, to dig into one
     for operation in operations:
-        if operation.path == "/api/v1/events":
+        if operation.path == "/api/v1/events" or only not in operation.label:
             continue  # a WebSocket: tested in test_rate_limits.py and tests/api/test_events.py
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             if time.monotonic() > deadline:
