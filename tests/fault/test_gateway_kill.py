@@ -94,7 +94,8 @@ async def test_kill_9_during_a_burst_loses_no_accepted_tip_and_leaves_no_orphan_
         print(
             f"\nkill -9: {len(accepted)} tips accepted before the kill "
             f"({sum(bool(t.attachments) for t in accepted)} with attachments), "
-            f"{in_flight} submissions in flight, {reporters.counts()['broken']} cut off; "
+            f"{in_flight} submissions in flight, {reporters.counts()['broken']} ended without an "
+            f"answer; "
             f"{cases} cases stored; restart + ready in {restarted:.1f} s; "
             f"left by the kill: {left_by_kill}; swept a day later: {swept}"
         )
