@@ -8,11 +8,13 @@ STAMP  := $(VENV)/.installed
 UI       := gateway/web/ui
 UI_STAMP := $(UI)/node_modules/.installed
 # Debian packages the tests drive for real, as command:package: Chromium (tests/e2e),
-# nginx, tor, systemd-analyze and openssl (tests/deploy). A missing one fails its tests
+# nginx, tor, systemd-analyze and openssl (tests/deploy), PostgreSQL's and Redis's server
+# binaries for the private instances of tests/fault. A missing one fails its tests
 # rather than skipping them, so `make install` brings whatever is missing, with one
 # apt-get update for all. (On a workstation this also installs nginx's and tor's services.)
 DEBIAN_TOOLS := /usr/bin/chromium:chromium /usr/sbin/nginx:nginx /usr/sbin/tor:tor \
-                /usr/bin/systemd-analyze:systemd /usr/bin/openssl:openssl
+                /usr/bin/systemd-analyze:systemd /usr/bin/openssl:openssl \
+                /usr/bin/pg_ctlcluster:postgresql /usr/bin/redis-server:redis-server
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format bench soak fuzz security-long clean debian-packages
