@@ -5,7 +5,7 @@ Slow clients: aiohttp gives a connection `idle_connection_seconds` (its keep-ali
 set in the app factory) to complete a request's headers after connecting or after its
 previous answer, then closes it. A header that trickles in for that long still ties up a
 connection, which is why the reverse proxy in front (deploy/nginx: client_header_timeout
-15 s, limit on connections) is the real defence against slowloris; the gateway's own job
+15 s) is the real defence against slowloris; the gateway's own job
 is to bound what it reads: JSON bodies must be complete within `body_read_seconds`, and an
 attachment stream may pause for at most `upload_idle_seconds` and must average at least
 `upload_min_bytes_per_second` once that long has passed. A refusal is `408 request_timeout`.
