@@ -53,15 +53,21 @@ class DirectoryBook:
             raise OrganisationNotConfigured
         return self._org_public_key
 
-    async def current(self) -> Directory:
-        """The verified directory; reloaded only when the stored chain's head moved."""
-        org_public_key = self.org_public_key
-        async with self._database.transaction(read_only=True) as tx:
-            tail = await tx.directory.tail()
-            cached = self._cached
-            if cached is not None and _is_at(cached, tail):
-                return cached
-            stored = await tx.directory.list_all()
+    async def current(self, tx: Transaction | None = None) -> Directory:
+        """The verified directory; reloaded only when the stored chain's head moved.
+
+        With `tx` the head is read in the caller's unit of work: a request that needs the
+        directory and the database anyway saves a unit of its own (and sees both at once).
+        """
+        org_public_key = self.org_public_key  # refuse before reading when none is configured
+        if tx is None:
+            async with self._database.transaction(read_only=True) as own:
+                stored = await self._rows_if_moved(own)
+        else:
+            stored = await self._rows_if_moved(tx)
+        if stored is None:
+            assert self._cached is not None
+            return self._cached
         try:
             directory = verify_directory(
                 org_public_key,
@@ -80,8 +86,17 @@ class DirectoryBook:
         self._cached = directory
         return directory
 
-    async def vetted(self) -> VettedSet:
-        return (await self.current()).vetted(unix_seconds(self._clock.now()))
+    async def _rows_if_moved(self, tx: Transaction) -> list[StoredEntry] | None:
+        """None while the cached directory is at the stored head, else every stored entry."""
+        tail = await tx.directory.tail()
+        cached = self._cached
+        if cached is not None and _is_at(cached, tail):
+            return None
+        return await tx.directory.list_all()
+
+    async def vetted(self, tx: Transaction | None = None) -> VettedSet:
+        """Who is vetted now (the head read in `tx` when given, see `current`)."""
+        return (await self.current(tx)).vetted(unix_seconds(self._clock.now()))
 
     async def append(self, signed: SignedEntry, *, hook: EntryHook | None = None) -> Directory:
         """Verify one signed entry against the chain and store it (with `hook`'s writes)."""

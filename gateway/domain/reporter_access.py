@@ -102,8 +102,8 @@ class ReporterCaseView:
 
 async def read_case(hotline: Hotline, locator: Locator, proof: JsonValue) -> ReporterCaseView:
     await spend_proof(hotline, proof, purpose=LOOKUP)
-    vetted = await hotline.directory.vetted()
     async with hotline.database.transaction(read_only=True) as tx:
+        vetted = await hotline.directory.vetted(tx)
         case = await find_case(tx, hotline, locator)
         messages = await tx.messages.list_for_case(
             case.id, reporter_visible_only=True, wrapped_for=key_id(case.reporter_public_key)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from uuid import UUID
 
-from gateway.crypto.directory import RECOVERY, TRIAGE
+from gateway.crypto.directory import RECOVERY, TRIAGE, VettedSet
 from gateway.crypto.encoding import JsonObject, JsonValue
 from gateway.crypto.envelope import Envelope, parse_envelope
 from gateway.crypto.errors import Malformed
@@ -138,18 +138,13 @@ class ReceivedTip:
 
 async def submit_tip(hotline: Hotline, tip: TipSubmission) -> ReceivedTip:
     await spend_proof(hotline, tip.proof, purpose=SUBMIT)
-    vetted = await hotline.directory.vetted()
-    if not vetted.with_role(TRIAGE):
-        raise NoRecipients
-    if key_id(tip.reporter_public_key) in vetted.enc_kids:
-        # The reporter key is derived from the pickup code; an investigator's key there
-        # would make every follow-up readable by whoever chose it.
-        raise InvalidInput("The reporter key must be the one derived from the pickup code.")
-    rule = recipients.for_new_tip(vetted, tip.reporter_public_key)
-    rule.check(tip.envelope.recipient_kids)
     now = hotline.clock.now()
     try:
         async with hotline.database.transaction() as tx:
+            # Read in the tip's own unit (one unit per tip, not two); a refusal below rolls
+            # it back before anything was written.
+            vetted = await hotline.directory.vetted(tx)
+            rule = _new_tip_rule(vetted, tip)
             case = await tx.cases.create(
                 locator_hash=locator_hash(hotline, tip.locator),
                 reporter_public_key=tip.reporter_public_key,
@@ -192,6 +187,19 @@ async def submit_tip(hotline: Hotline, tip: TipSubmission) -> ReceivedTip:
         extra={"attachments": len(tip.attachment_ids), "inboxes": len(inboxes)},
     )
     return ReceivedTip(case_id=case.id, status=ReporterStatus.RECEIVED)
+
+
+def _new_tip_rule(vetted: VettedSet, tip: TipSubmission) -> RecipientRule:
+    """Who a new tip must be wrapped for; refuses a tip that is not wrapped for exactly them."""
+    if not vetted.with_role(TRIAGE):
+        raise NoRecipients
+    if key_id(tip.reporter_public_key) in vetted.enc_kids:
+        # The reporter key is derived from the pickup code; an investigator's key there
+        # would make every follow-up readable by whoever chose it.
+        raise InvalidInput("The reporter key must be the one derived from the pickup code.")
+    rule = recipients.for_new_tip(vetted, tip.reporter_public_key)
+    rule.check(tip.envelope.recipient_kids)
+    return rule
 
 
 @dataclass(frozen=True, slots=True)

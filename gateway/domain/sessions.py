@@ -77,7 +77,8 @@ class SessionBook:
             raise Unauthenticated("No live session; log in again.")
         async with self._database.transaction(read_only=True) as tx:
             account = await tx.investigators.get(investigator_id)
-        member = vetted_member(account, await self._directory.vetted())
+            vetted = await self._directory.vetted(tx)
+        member = vetted_member(account, vetted)
         if account is None or member is None:
             # No longer vetted: the session is worthless, so it goes now.
             await self._broker.delete_session(token)

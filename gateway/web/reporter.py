@@ -16,6 +16,7 @@ from gateway.domain import reporting
 from gateway.domain.reporter_access import read_case
 from gateway.domain.withdrawal import withdraw_case
 from gateway.web.bodies import read_json_object
+from gateway.web.events import wake_relay
 from gateway.web.keys import HOTLINE
 from gateway.web.limits import admit_anonymous
 from gateway.web.openapi import Endpoint, Reply
@@ -29,6 +30,7 @@ async def submit_tip(request: web.Request) -> web.Response:
     await admit_anonymous(request)  # before the body is read
     body = await read_json_object(request, max_bytes=hotline.limits.max_body_bytes, what="tip")
     received = await reporting.submit_tip(hotline, reporting.TipSubmission.from_json(body))
+    wake_relay(request)  # investigators hear of the tip now, not at the relay's next poll
     # The case id is not returned: the reporter reaches the case by the code alone.
     return web.json_response({"v": VERSION, "status": received.status.value}, status=201)
 
@@ -66,6 +68,7 @@ async def post_reply(request: web.Request) -> web.Response:
     received = await reporting.post_reply(
         hotline, locator, reporting.ReplySubmission.from_json(body)
     )
+    wake_relay(request)
     return web.json_response({"v": VERSION, "seq": received.seq}, status=201)
 
 
