@@ -185,6 +185,7 @@ ENDPOINTS: Final = (
         "investigators",
         {
             101: Reply("Switching to the WebSocket protocol.", content_type="text/plain"),
+            400: Reply("Not a WebSocket upgrade request."),
             401: Reply("No live session of a vetted investigator."),
             403: Reply("A cookie-borne upgrade without this gateway's Origin."),
             429: Reply("too_many_sockets: this session holds as many sockets as it may."),
