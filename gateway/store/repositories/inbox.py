@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, cast
 from uuid import UUID
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.store.models import CaseRow, InboxEntryRow
@@ -16,6 +16,7 @@ from gateway.store.repositories.cases import case_record
 from gateway.store.session import StoreSession
 
 MAX_PAGE_SIZE = 200
+INBOX_ENTRIES: Final = cast(Table, InboxEntryRow.__table__)
 
 
 class InboxRepository:
@@ -31,7 +32,8 @@ class InboxRepository:
         if not rows:
             return
         insert = postgresql.insert if self._session.on_postgresql else sqlite.insert
-        statement = insert(InboxEntryRow).on_conflict_do_nothing(
+        # On the table, not the mapped class: a plain executemany, no ORM bulk processing.
+        statement = insert(INBOX_ENTRIES).on_conflict_do_nothing(
             index_elements=["investigator_id", "case_id"]
         )
         await self._session.execute(statement, rows)

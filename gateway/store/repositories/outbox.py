@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final, cast
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 
 from gateway.store.models import OutboxRow
 from gateway.store.records import JSONValue, OutboxMessage
@@ -16,6 +17,7 @@ from gateway.store.session import StoreSession
 
 # Delivery errors are stored as short codes only, so that no response body, URL or
 # content can end up in the database through an error message.
+OUTBOX: Final = cast(Table, OutboxRow.__table__)
 _ERROR_CODE = re.compile(r"[a-z0-9_.:-]{1,64}")
 
 
@@ -47,17 +49,24 @@ class OutboxRepository:
         available_at: datetime | None = None,
     ) -> OutboxMessage:
         """Add a notification; it is durable exactly when the surrounding unit commits."""
-        row = OutboxRow(
+        message = OutboxMessage(
+            id=0,  # given by the database below
             topic=topic,
             payload=dict(payload),
             case_id=case_id,
             created_at=at,
             available_at=available_at or at,
             attempts=0,
+            last_error=None,
+            delivered_at=None,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _record(row)
+        values = {name: value for name, value in asdict(message).items() if name != "id"}
+        # A Core insert: the ORM's unit of work costs several times the CPU per row.
+        message_id = await self._session.scalar(
+            insert(OUTBOX).values(values).returning(OUTBOX.c.id)
+        )
+        assert message_id is not None
+        return replace(message, id=message_id)
 
     async def claim(
         self,
