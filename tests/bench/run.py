@@ -480,7 +480,7 @@ class Bench:
         self.results[name] = result
         self.add_row(name, self.processes, self.plan.submit_clients, result, unit="req/s")
 
-    def pickup(self) -> None:
+    def pickup(self, locators: str | dict[str, Any] = "submitted") -> None:
         self.results["Argon2id (client side, per code)"] = self.ask(
             {
                 "kind": "argon2id",
@@ -491,7 +491,7 @@ class Bench:
         job = {
             "kind": "pickup",
             "gateway": self.gateway_url,
-            "locators": "submitted",
+            "locators": locators,
             "concurrency": self.plan.pickup_clients,
             "requests": self.plan.pickup_requests,
             "seconds": self.plan.seconds,
@@ -643,12 +643,14 @@ def run_workloads(plan: Plan, say: Say = print) -> dict[str, Any]:
         wait_until_ready(*starting)
         bench.use_gateway(first)
         session = _staff_and_log_in(bench)
+        locators: dict[str, Any] = {}
+        if "w1" not in plan.workloads and {"w2", "w3"} & set(plan.workloads):
+            # No tips submitted to look up or list: seed as many cases as W1 would send.
+            locators = seed_cases(bench, plan.submit_requests)
         if "w1" in plan.workloads:
             bench.submit("W1 submit" if first == 1 else "W1 submit, --workers 2")
         if "w2" in plan.workloads:
-            if "w1" not in plan.workloads:
-                raise ValueError("W2 looks up the tips W1 submitted: run it with w1")
-            bench.pickup()
+            bench.pickup(locators if "w1" not in plan.workloads else "submitted")
         if "w3" in plan.workloads:
             bench.inbox(session)
         if "w4" in plan.workloads:
@@ -775,6 +777,27 @@ def scale_steps(bench: Bench, session: str, sizes: Sequence[int]) -> list[dict[s
             f" {step['w3'].get('open_p99_ms')}); load {step['load_1m']}"
         )
     return steps
+
+
+def seed_cases(bench: Bench, count: int) -> dict[str, Any]:
+    """Seed `count` cases for the triage investigators; the locators' seed, for W2."""
+    assert bench.services is not None
+    pepper = decode_secret(bench.pepper_file.read_text().strip())
+    assert pepper is not None
+    seed = os.urandom(16)
+    asyncio.run(
+        _grow(
+            bench.services.database_url,
+            have=0,
+            want=count,
+            total=count,
+            seed=seed,
+            pepper=pepper,
+            triage=_triage_of(bench),
+            now=datetime.now(UTC),
+        )
+    )
+    return {"seed": seed.hex(), "count": count}
 
 
 def scale_rows(steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
