@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,17 +34,11 @@ from gateway.web.shutdown import (
     SOCKET_CLOSE_SECONDS,
     serve_until,
 )
+from tests.fixtures.ports import free_port
 from tests.unit.store.builders import count_rows
 
 UPLOAD_PATH = "/api/v1/reporter/attachments"
 TEST_SOCKET_PATH = "/test/socket"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

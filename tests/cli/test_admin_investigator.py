@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -18,17 +17,11 @@ from pathlib import Path
 import pytest
 
 from gateway.crypto import totp
+from tests.fixtures.ports import free_port
 
 START_BUDGET_SECONDS = 15.0
 ORG_PASSPHRASE = "organisation passphrase, kept offline"
 PASSPHRASE = "alice's long passphrase for the tip line"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def environment(home: Path, **extra: str) -> dict[str, str]:

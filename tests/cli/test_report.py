@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -34,15 +33,9 @@ from gateway.store import Database, migrate
 from gateway.store.models import CaseRow, MessageRow
 from gateway.store.records import InvestigatorStatus, MessageKind, Recipient, RecipientKind
 from tests.fixtures.organisation import Organisation, VettedPerson
+from tests.fixtures.ports import free_port
 
 START_BUDGET_SECONDS = 15.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _ready(url: str) -> bool:
@@ -197,7 +190,7 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotline]:
     triage = asyncio.run(_prepare(database_url, organisation))
     home = tmp_path / "home"
     home.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
     env.update(
         HOME=str(home),

@@ -31,6 +31,7 @@ from gateway.config import Settings, load_settings
 from gateway.web.app import all_endpoints
 from gateway.web.openapi import build_document
 from tests.deploy.tools import DEPLOY, debian_tool, make_test_certificate, run
+from tests.fixtures.ports import free_port
 
 NGINX = DEPLOY / "nginx"
 FORGED_ADDRESS = "203.0.113.7"
@@ -53,13 +54,6 @@ def gateway_defaults() -> Settings:
     """The gateway's built-in settings, loaded in a throw-away data folder (no secrets left)."""
     with tempfile.TemporaryDirectory() as data_dir:
         return load_settings(None, {"TIPLINE_DATA_DIR": data_dir})
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def replace_once(text: str, old: str, new: str) -> str:

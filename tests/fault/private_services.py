@@ -24,17 +24,11 @@ from typing import Final
 
 import pytest
 
+from tests.fixtures.ports import free_port
+
 POSTGRES_USER: Final = "postgres"
 START_BUDGET_SECONDS: Final = 30.0
 REDIS_SERVER: Final = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def answers(port: int) -> bool:

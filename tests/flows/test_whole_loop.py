@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -46,19 +45,13 @@ from tests.fixtures.database import (
     drop_postgres_database,
     run_outside_loop,
 )
+from tests.fixtures.ports import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 START_BUDGET_SECONDS = 20.0
 EVENT_WAIT_SECONDS = 15.0
 PASSPHRASE = "a long passphrase only alice knows"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def is_ready(url: str) -> bool:
