@@ -140,8 +140,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def _pause(self, seconds: float) -> None:
-        """Wait `seconds`, or less if woken or stopped."""
-        self._wake.clear()
+        """Wait `seconds`, or less if woken (since the round began) or stopped."""
         if self._stopping:
             return
         with contextlib.suppress(TimeoutError):
@@ -151,15 +150,20 @@ class OutboxRelay:
         """Deliver until stopped; back off while the database or the broker is down."""
         backoff = self._idle_poll
         while not self._stopping:
+            # Cleared before the round, not after it: a row committed (and a wake) while the
+            # round runs starts the next round at once instead of waiting for the poll.
+            self._wake.clear()
             try:
                 delivered = await self.deliver_due()
             except (BrokerUnavailable, DatabaseUnavailable) as outage:
                 logger.warning("outbox_relay_waiting", extra={"dependency": type(outage).__name__})
+                self._wake.clear()  # back off even while commits keep waking us
                 await self._pause(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             except Exception:  # The relay must outlive any single bad row; it is logged.
                 logger.exception("outbox_relay_failed")
+                self._wake.clear()
                 await self._pause(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
