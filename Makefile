@@ -58,8 +58,9 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format gateway tests
 	$(BIN)/ruff check --fix gateway tests
 
-bench: $(STAMP) ## run the benchmarks in tests/bench (on demand, never in CI)
-	$(BIN)/python -m pytest tests/bench -p no:cacheprovider -o addopts="" -s
+BENCH ?= full
+bench: $(STAMP) ## W1-W5 against tipline serve with both ceilings (on demand, never in CI; BENCH=quick for a short run); docs/PERFORMANCE.md
+	$(BIN)/python -m tests.bench run --preset $(BENCH)
 
 # The fault soak (tests/fault/soak.py): private PostgreSQL and Redis, two gateway processes,
 # faults injected at random; e.g. `make soak SOAK_SECONDS=60` for a short run.
