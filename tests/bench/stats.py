@@ -34,6 +34,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
+        if abs(value) < 0.1:
+            return f"{value:.3f}"
         return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
     return str(value)
 
