@@ -39,9 +39,10 @@ from gateway.crypto.message import MessageContent
 from gateway.crypto.pickup import PickupCode, derive_reporter_keys
 from gateway.crypto.pow import parse_challenge, solve
 from gateway.crypto.stream import ciphertext_length, encrypt_stream, new_attachment_key
-from tests.bench.processes import free_port, serving_pid_of_connection
+from tests.bench.processes import serving_pid_of_connection
 from tests.bench.seed import seeded_locator, tip_text
 from tests.bench.stats import summarise
+from tests.fixtures.ports import free_port
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 PROOF_HEADER = "X-Tipline-Proof"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,19 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.fixtures.ports import free_port
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 START_BUDGET_SECONDS = 60.0
 # The highest anonymous rate limit the configuration accepts; the orchestrator paces its
 # runs to stay below it (a 429 would measure the limit, not the gateway).
 ANONYMOUS_PER_MINUTE = 20_000
 STOP_BUDGET_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _ready(url: str) -> bool:
