@@ -10,7 +10,7 @@ import contextlib
 import logging
 import math
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
@@ -42,6 +42,9 @@ class RateDecision:
     allowed: bool
     remaining: int
     retry_after: float  # seconds until an attempt would be allowed; 0.0 when allowed
+    # Which limit refused: its index in the checks given to `throttle_all` (0 for
+    # `throttle`); None when allowed. An index, not a key, so it can be logged.
+    refused_by: int | None = None
 
     @property
     def retry_after_header(self) -> int:
@@ -127,12 +130,29 @@ class Broker(ABC):
 
     # ------------------------------------------------------------------ rate limits
 
-    @abstractmethod
     async def throttle(self, key: str, *, limit: int, window: float) -> RateDecision:
         """Count one attempt against at most `limit` attempts in any sliding `window`.
 
         Refused attempts are not counted, so someone hammering a key cannot extend the
-        lock-out of the person it belongs to beyond one window.
+        lock-out of the person it belongs to beyond one window. (`throttle_all` with one limit.)
+        """
+        return await self.throttle_all([(key, limit, window)])
+
+    @abstractmethod
+    async def throttle_all(self, checks: Sequence[tuple[str, int, float]]) -> RateDecision:
+        """Count one attempt against several `(key, limit, window)` limits in one atomic step.
+
+        Each allows at most `limit` attempts under `key` in any sliding `window`, as in
+        `throttle`, and is checked every time (no short cut at the first refusal); the
+        attempt is counted in every log only when all of them allow it, and when any
+        refuses it is counted in none. Refused attempts never count, so hammering cannot
+        extend a lock-out beyond one window, and an attempt one limit refuses does not
+        use up the allowance of the others.
+
+        A refusal carries the refusing limit's `retry_after` (the longest, if several
+        refuse) and its index in `checks` as `refused_by`; an allowance's `remaining` is
+        the fewest left under any limit. A bad key, limit or window, an empty `checks`
+        and a key given twice are refused (`ValueError`, `TypeError`) before anything is touched.
         """
 
     @abstractmethod

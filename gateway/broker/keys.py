@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Final
 
@@ -83,6 +83,22 @@ def check_limit(what: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be a positive integer")
     return value
+
+
+def check_rate_limits(checks: Sequence[tuple[str, int, float]]) -> list[tuple[str, int, float]]:
+    """Refuse an empty list of rate limits, a bad key, limit or window, or a key given twice.
+
+    A key twice would be counted once on Redis (one log, one entry) but judged twice.
+    """
+    checked = [
+        (check_name("key", key), check_limit("limit", limit), check_seconds("window", window))
+        for key, limit, window in checks
+    ]
+    if not checked:
+        raise ValueError("give at least one rate limit to check")
+    if len({key for key, _, _ in checked}) != len(checked):
+        raise ValueError("each rate-limit key may be checked only once per attempt")
+    return checked
 
 
 def check_instant(what: str, when: float) -> float:

@@ -11,7 +11,7 @@ import contextlib
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -30,6 +30,7 @@ from gateway.broker.keys import (
     check_instant,
     check_limit,
     check_name,
+    check_rate_limits,
     check_seconds,
     check_session_data,
     session_digest,
@@ -185,21 +186,36 @@ class MemoryBroker(Broker):
 
     # ------------------------------------------------------------------ rate limits
 
-    async def throttle(self, key: str, *, limit: int, window: float) -> RateDecision:
-        check_name("key", key)
-        check_limit("limit", limit)
-        check_seconds("window", window)
+    async def throttle_all(self, checks: Sequence[tuple[str, int, float]]) -> RateDecision:
+        checked = check_rate_limits(checks)
         self._check_open()
         now = self._clock()
+        logs = [self._recent_attempts(key, window, now) for key, _, window in checked]
+        refused_by, retry_after = None, 0.0
+        for index, ((_, limit, window), attempts) in enumerate(zip(checked, logs, strict=True)):
+            if len(attempts) >= limit:
+                wait = attempts[0] + window - now
+                if refused_by is None or wait > retry_after:
+                    refused_by, retry_after = index, wait
+        if refused_by is not None:
+            return RateDecision(
+                allowed=False, remaining=0, retry_after=retry_after, refused_by=refused_by
+            )
+        for (key, _, window), attempts in zip(checked, logs, strict=True):
+            attempts.append(now)
+            self._rates.set(key, attempts, ttl=window)
+        remaining = min(
+            limit - len(attempts) for (_, limit, _), attempts in zip(checked, logs, strict=True)
+        )
+        return RateDecision(allowed=True, remaining=remaining, retry_after=0.0)
+
+    def _recent_attempts(self, key: str, window: float, now: float) -> deque[float]:
+        """The attempts logged under `key` within `window` before `now`, older ones dropped."""
         found = self._rates.get(key)
         attempts: deque[float] = found if found is not None else deque()
         while attempts and attempts[0] <= now - window:
             attempts.popleft()
-        if len(attempts) < limit:
-            attempts.append(now)
-            self._rates.set(key, attempts, ttl=window)
-            return RateDecision(allowed=True, remaining=limit - len(attempts), retry_after=0.0)
-        return RateDecision(allowed=False, remaining=0, retry_after=attempts[0] + window - now)
+        return attempts
 
     async def reset_throttle(self, key: str) -> None:
         check_name("key", key)

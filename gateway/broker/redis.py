@@ -13,7 +13,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -43,6 +51,7 @@ from gateway.broker.keys import (
     check_instant,
     check_limit,
     check_name,
+    check_rate_limits,
     check_seconds,
     check_session_data,
     milliseconds,
@@ -106,7 +115,7 @@ class RedisBroker(Broker):
         self._client = client
         self._prefix = check_key_prefix(key_prefix)
         self._closed = False
-        self._throttle = client.register_script(scripts.THROTTLE)
+        self._throttle_all = client.register_script(scripts.THROTTLE_ALL)
         self._increment = client.register_script(scripts.INCREMENT)
         self._create_session = client.register_script(scripts.CREATE_SESSION)
         self._get_session = client.register_script(scripts.GET_SESSION)
@@ -210,17 +219,19 @@ class RedisBroker(Broker):
 
     # ------------------------------------------------------------------ rate limits
 
-    async def throttle(self, key: str, *, limit: int, window: float) -> RateDecision:
-        check_name("key", key)
-        check_limit("limit", limit)
-        check_seconds("window", window)
-        allowed, remaining, retry_ms = await self._run(
-            self._throttle,
-            [self._key(Namespace.RATE, key)],
-            [limit, milliseconds(window), secrets.token_hex(8)],
+    async def throttle_all(self, checks: Sequence[tuple[str, int, float]]) -> RateDecision:
+        checked = check_rate_limits(checks)
+        limits = [part for _, limit, window in checked for part in (limit, milliseconds(window))]
+        allowed, remaining, retry_ms, refused = await self._run(
+            self._throttle_all,
+            [self._key(Namespace.RATE, key) for key, _, _ in checked],
+            [secrets.token_hex(8), *limits],
         )
         return RateDecision(
-            allowed=bool(allowed), remaining=int(remaining), retry_after=int(retry_ms) / 1000
+            allowed=bool(allowed),
+            remaining=int(remaining),
+            retry_after=int(retry_ms) / 1000,
+            refused_by=int(refused) - 1 if refused else None,
         )
 
     async def reset_throttle(self, key: str) -> None:

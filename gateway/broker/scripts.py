@@ -10,23 +10,40 @@ from __future__ import annotations
 
 from typing import Final
 
-# KEYS[1] attempts (sorted set, score = attempt time in ms)
-# ARGV[1] limit, ARGV[2] window in ms, ARGV[3] a unique member for this attempt
-# -> {allowed (0|1), remaining, retry after in ms}
-THROTTLE: Final = """
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
+# KEYS[i] the attempts against limit i (sorted set, score = attempt time in ms)
+# ARGV[1] a unique member for this attempt, ARGV[2i] limit i, ARGV[2i+1] its window in ms
+# -> {allowed (0|1), remaining, retry after in ms, the refusing limit's i or 0}
+#
+# Every log is judged first and written only if all allow: a refused attempt counts
+# nowhere. Of several refusing limits, the one freeing up last is reported.
+THROTTLE_ALL: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return {1, limit - count - 1, 0}
+local remaining = math.huge
+local refused, retry = 0, 0
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count < limit then
+    remaining = math.min(remaining, limit - count - 1)
+  else
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local wait = tonumber(oldest[2]) + window - now
+    if refused == 0 or wait > retry then
+      refused, retry = i, wait
+    end
+  end
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, 0, tonumber(oldest[2]) + window - now}
+if refused > 0 then
+  return {0, 0, retry, refused}
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[1])
+  redis.call('PEXPIRE', key, ARGV[2 * i + 1])
+end
+return {1, remaining, 0, 0}
 """
 
 # KEYS[1] counter; ARGV[1] window in ms -> the new count

@@ -86,8 +86,9 @@ class AnonymousLimits:
 
     Keys hold only keyed digests: the day's hash of the network address, a keyed hash of
     the locator (not the stored locator hash, so broker keys and database rows cannot be
-    joined). Refused attempts are not counted (the broker's rule), so hammering does not
-    extend a lock-out beyond one window.
+    joined). All limits are counted in one broker step, and a request any of them refuses
+    is counted by none (the broker's rule): hammering does not extend a lock-out beyond one
+    window, and a request refused for its pickup code does not use up its network's allowance.
     """
 
     def __init__(self, broker: Broker, *, pepper: bytes, clock: Clock, policy: AbusePolicy):
@@ -103,7 +104,10 @@ class AnonymousLimits:
     async def admit(
         self, address: str | None, *, scope: str = REPORTERS, locator: Locator | None = None
     ) -> None:
-        """Count one request; `RateLimited` (with Retry-After) when any limit is reached.
+        """Count one request against every limit at once (one broker round trip).
+
+        `RateLimited` (with the refusing limit's Retry-After) when any limit is reached;
+        the request is then counted by none.
 
         Fails closed: `BrokerUnavailable` propagates (503), see the module docstring.
         """
@@ -116,13 +120,15 @@ class AnonymousLimits:
         if locator is not None:
             checks.append((self._locator_limit_key(locator), policy.locator_per_hour, HOUR))
         checks.append((f"limit:all:{scope}", policy.anonymous_per_minute, MINUTE))
-        for key, limit, window in checks:
-            decision = await self._broker.throttle(key, limit=limit, window=window)
-            if not decision.allowed:
-                logger.info("rate_limited", extra={"limit": key.split(":")[1], "scope": scope})
-                raise RateLimited(
-                    "Too many requests; try again later.", retry_after=decision.retry_after_header
-                )
+        decision = await self._broker.throttle_all(checks)
+        if not decision.allowed:
+            # Which limit (network, locator or all), never its key: that holds a digest.
+            index = decision.refused_by
+            refused = "unknown" if index is None else checks[index][0].split(":")[1]
+            logger.info("rate_limited", extra={"limit": refused, "scope": scope})
+            raise RateLimited(
+                "Too many requests; try again later.", retry_after=decision.retry_after_header
+            )
 
     def _locator_limit_key(self, locator: Locator) -> str:
         return f"limit:locator:{b64encode(blake2b(locator.value, size=16, key=self._locator_key))}"

@@ -135,6 +135,7 @@ async def test_throttle_allows_the_limit_then_refuses_with_a_retry_after(broker:
     decisions = [await broker.throttle("login:alice", limit=3, window=2) for _ in range(4)]
     assert [d.allowed for d in decisions] == [True, True, True, False]
     assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    assert [d.refused_by for d in decisions] == [None, None, None, 0]
     assert [d.retry_after for d in decisions[:3]] == [0.0, 0.0, 0.0]
     assert 1.5 < decisions[3].retry_after <= 2.0
     assert decisions[3].retry_after_header == 2
@@ -193,6 +194,107 @@ async def test_concurrent_attempts_across_processes_never_exceed_the_limit(
     ]
     decisions = await asyncio.gather(*attempts)
     assert sum(d.allowed for d in decisions) == 5
+
+
+async def test_an_attempt_all_limits_allow_is_counted_under_every_one(broker: Broker) -> None:
+    decision = await broker.throttle_all([("network", 3, 5), ("code", 2, 5), ("all", 10, 5)])
+    assert decision.allowed
+    assert decision.refused_by is None
+    assert decision.retry_after == 0.0
+    assert decision.remaining == 1  # the fewest left: the code's
+    # Each log holds exactly that one attempt.
+    assert (await broker.throttle("network", limit=2, window=5)).remaining == 0
+    assert (await broker.throttle("code", limit=2, window=5)).remaining == 0
+    assert (await broker.throttle("all", limit=2, window=5)).remaining == 0
+
+
+async def test_an_attempt_one_limit_refuses_is_counted_under_none(broker: Broker) -> None:
+    assert (await broker.throttle("code", limit=1, window=5)).allowed
+    checks = [("network", 2, 5), ("code", 1, 5), ("all", 2, 5)]
+    for _ in range(5):  # hammering a refused code spends nothing of the others
+        refused = await broker.throttle_all(checks)
+        assert not refused.allowed
+        assert refused.refused_by == 1
+        assert refused.remaining == 0
+    # The limits that allowed were not counted: both still take their whole allowance.
+    for _ in range(2):
+        assert (await broker.throttle_all([("network", 2, 5), ("all", 2, 5)])).allowed
+    assert not (await broker.throttle_all([("network", 2, 5), ("all", 2, 5)])).allowed
+
+
+async def test_a_refusal_carries_the_refusing_limits_retry_after_the_longest_of_several(
+    broker: Broker,
+) -> None:
+    await broker.throttle("short", limit=1, window=1)
+    await broker.throttle("long", limit=1, window=4)
+    only_short = await broker.throttle_all([("short", 1, 1), ("free", 1, 60)])
+    assert only_short.refused_by == 0
+    assert 0.5 < only_short.retry_after <= 1.0  # the refusing limit's, not the free one's
+    assert only_short.retry_after_header == 1
+    for checks, longest in (
+        ([("short", 1, 1), ("long", 1, 4)], 1),
+        ([("long", 1, 4), ("short", 1, 1)], 0),
+    ):
+        both = await broker.throttle_all(checks)
+        assert not both.allowed
+        assert both.refused_by == longest
+        assert 3.5 < both.retry_after <= 4.0
+        assert both.retry_after_header == 4
+
+
+async def test_limits_checked_together_slide_like_single_throttles(
+    broker: Broker, elapse: Elapse
+) -> None:
+    checks = [("minute", 2, 0.6), ("hour", 5, 30)]
+    assert (await broker.throttle_all(checks)).allowed
+    await elapse(0.3)
+    assert (await broker.throttle_all(checks)).allowed
+    refused = await broker.throttle_all(checks)
+    assert refused.refused_by == 0
+    assert 0 < refused.retry_after <= 0.31  # the first attempt leaves the window then
+    await elapse(refused.retry_after + 0.05)
+    after = await broker.throttle_all(checks)
+    assert after.allowed
+    assert after.remaining == 0  # one slot freed under the short window, not two
+    assert not (await broker.throttle_all(checks)).allowed
+    # Three attempts were counted under the long window, refused ones not.
+    assert (await broker.throttle("hour", limit=5, window=30)).remaining == 1
+
+
+async def test_concurrent_attempts_against_several_limits_across_processes_never_exceed_any(
+    broker: Broker, peer_broker: Broker
+) -> None:
+    attempts = [
+        (broker if i % 2 else peer_broker).throttle_all([("wide", 100, 5), ("narrow", 5, 5)])
+        for i in range(30)
+    ]
+    decisions = await asyncio.gather(*attempts)
+    assert sum(d.allowed for d in decisions) == 5
+    # Only the five allowed attempts reached the wide limit's log.
+    assert (await broker.throttle("wide", limit=6, window=5)).remaining == 0
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        pytest.param([], "at least one", id="no limits"),
+        pytest.param([("ok", 1, 5), ("", 1, 5)], "key", id="empty key"),
+        pytest.param([("ok", 1, 5), ("bad\nkey", 1, 5)], "key", id="control character"),
+        pytest.param([("ok", 1, 5), ("x" * 513, 1, 5)], "key", id="oversized key"),
+        pytest.param([("ok", 1, 5), ("k", 0, 5)], "limit", id="zero limit"),
+        pytest.param([("ok", 1, 5), ("k", True, 5)], "limit", id="boolean limit"),
+        pytest.param([("ok", 1, 5), ("k", 1, 0)], "window", id="zero window"),
+        pytest.param([("ok", 1, 5), ("k", 1, float("inf"))], "window", id="infinite window"),
+        pytest.param([("ok", 1, 5), ("k", 1, float("nan"))], "window", id="nan window"),
+        pytest.param([("ok", 1, 5), ("ok", 2, 5)], "only once", id="key twice"),
+    ],
+)
+async def test_limits_with_a_bad_argument_are_refused_before_anything_is_counted(
+    broker: Broker, bad: list[tuple[str, int, float]], reason: str
+) -> None:
+    with pytest.raises(ValueError, match=reason):
+        await broker.throttle_all(bad)
+    assert (await broker.throttle("ok", limit=1, window=5)).allowed
 
 
 # ---------------------------------------------------------------------- counters

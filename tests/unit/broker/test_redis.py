@@ -85,6 +85,8 @@ async def test_an_unreachable_redis_is_reported_as_unavailable_within_a_second(u
     with pytest.raises(BrokerUnavailable):
         await broker.throttle("login:x", limit=5, window=60)
     with pytest.raises(BrokerUnavailable):
+        await broker.throttle_all([("limit:network:x", 5, 60), ("limit:all:x", 50, 60)])
+    with pytest.raises(BrokerUnavailable):
         async with broker.subscribe("events"):
             pass
     assert time.monotonic() - started < 1.0
@@ -191,6 +193,40 @@ async def test_a_command_redis_refuses_surfaces_as_a_broker_error_not_a_redis_on
         await broker.throttle("login:x", limit=5, window=60)
     assert not isinstance(caught.value, BrokerUnavailable)
     assert type(caught.value).__module__.startswith("gateway.")
+
+
+async def test_limits_checked_together_are_unavailable_while_redis_is_down(
+    redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
+) -> None:
+    direct = redis_broker_factory()
+    proxied = redis_broker_factory(
+        direct.key_prefix, url=redis_proxy.url, socket_timeout=0.5, connect_timeout=0.5
+    )
+    checks = [("limit:network:x", 1, 60), ("limit:all:x", 1, 60)]
+    await proxied.ping()
+    await redis_proxy.cut()
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable):
+        await proxied.throttle_all(checks)
+    assert time.monotonic() - started < 1.0
+    await redis_proxy.restore()
+    assert (await direct.throttle_all(checks)).allowed  # the failed attempt counted nowhere
+
+
+async def test_limits_checked_together_cost_one_round_trip_however_many(
+    counted_redis_broker: tuple[RedisBroker, list[str]],
+) -> None:
+    broker, sent = counted_redis_broker
+    checks = [("limit:network:x", 300, 60), ("limit:locator:y", 120, 3600), ("limit:all:z", 9, 60)]
+    await broker.throttle_all(checks)  # the first call may have to load the script
+    sent.clear()
+    assert (await broker.throttle_all(checks)).allowed
+    assert sent == ["EVALSHA"]
+    for _ in range(7):
+        await broker.throttle_all(checks)
+    sent.clear()
+    assert (await broker.throttle_all(checks)).refused_by == 2
+    assert sent == ["EVALSHA"]
 
 
 # ---------------------------------------------------------------------- key layout
