@@ -13,10 +13,8 @@ both from one choice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
-from uuid import UUID
 
 from gateway.crypto.encoding import JsonObject, JsonValue
 from gateway.crypto.envelope import Envelope, parse_envelope
@@ -25,11 +23,8 @@ from gateway.crypto.shape import read_object, read_str, read_version
 from gateway.domain import events, recipients
 from gateway.domain.errors import Conflict, InvalidInput, NoRecipients
 from gateway.domain.hotline import Hotline
-from gateway.domain.recipients import RecipientRule
 from gateway.domain.reporter_access import REPLY, find_case, spend_proof
-from gateway.domain.reporting import recipient_rows
-from gateway.store import Transaction
-from gateway.store.records import ConsentState, Investigator, JSONValue, MessageKind
+from gateway.store.records import ConsentState, JSONValue, MessageKind
 
 logger = logging.getLogger("gateway.domain.consent")
 
@@ -65,16 +60,6 @@ class ConsentAnswer:
         return cls(envelope=envelope, consent=ANSWERS[answer], proof=body.get("pow"))
 
 
-async def _accounts(tx: Transaction, rule: RecipientRule) -> Mapping[str, Investigator]:
-    wanted = []
-    for investigator_id in recipients.receiving_investigators(rule):
-        try:
-            wanted.append(UUID(investigator_id))
-        except ValueError:
-            continue
-    return {str(account.id): account for account in await tx.investigators.get_many(wanted)}
-
-
 async def answer_consent(hotline: Hotline, locator: Locator, answer: ConsentAnswer) -> int:
     """Store the answer's envelope and record the flag, in one unit; returns the message seq."""
     await spend_proof(hotline, answer.proof, purpose=REPLY)
@@ -100,7 +85,9 @@ async def answer_consent(hotline: Hotline, locator: Locator, answer: ConsentAnsw
             author_id=None,
             visible_to_reporter=True,
             envelope=answer.envelope.encode(),
-            recipients=recipient_rows(rule, case.reporter_public_key, await _accounts(tx, rule)),
+            recipients=recipients.recipient_rows(
+                rule, case.reporter_public_key, await recipients.accounts_of(tx, [rule])
+            ),
             at=now,
         )
         await tx.cases.set_consent(case.id, answer.consent, at=now)

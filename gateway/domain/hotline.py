@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from gateway.blobs import BlobStore
 from gateway.broker import Broker
@@ -13,6 +14,9 @@ from gateway.domain.directory import DirectoryBook
 from gateway.domain.limits import AbuseLimits
 from gateway.domain.proof_of_work import ProofOfWorkGate
 from gateway.store import Database
+
+if TYPE_CHECKING:  # it needs EmergencyRules from here
+    from gateway.domain.tip_intake import TipIntake
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,4 +48,6 @@ class Hotline:
     limits: Limits
     # Rate limits on anonymous requests and the cap on sockets per session (domain/limits.py).
     abuse: AbuseLimits
+    # Writes new tips in groups (group commit), one per process.
+    tip_intake: TipIntake
     emergencies: EmergencyRules = EmergencyRules()

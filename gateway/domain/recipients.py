@@ -8,12 +8,15 @@ wrapped for any other key, or missing one of these, is refused whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from uuid import UUID
 
 from gateway.crypto.directory import RECOVERY, TRIAGE, Member, VettedSet
 from gateway.crypto.keys import key_id
 from gateway.domain.errors import RecipientNotVetted
+from gateway.store import Transaction
+from gateway.store.records import Investigator, Recipient, RecipientKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +73,37 @@ def for_internal_note(vetted: VettedSet, investigators_on_case: Iterable[str]) -
 def receiving_investigators(rule: RecipientRule) -> tuple[str, ...]:
     """The investigator ids that get an inbox row (the recovery key never logs in)."""
     return tuple(m.investigator_id for m in rule.members if RECOVERY not in m.roles)
+
+
+async def accounts_of(
+    tx: Transaction, rules: Collection[RecipientRule]
+) -> Mapping[str, Investigator]:
+    """The accounts of the rules' investigators that have one, by directory id (one query)."""
+    wanted: dict[UUID, None] = {}
+    for rule in rules:
+        for investigator_id in receiving_investigators(rule):
+            try:
+                wanted[UUID(investigator_id)] = None
+            except ValueError:
+                continue  # the directory only records account ids, but trust nothing stored
+    return {str(account.id): account for account in await tx.investigators.get_many(list(wanted))}
+
+
+def recipient_rows(
+    rule: RecipientRule, reporter_public_key: bytes, accounts: Mapping[str, Investigator]
+) -> list[Recipient]:
+    """The index of keys a message is wrapped for (after `rule.check` proved them exact)."""
+    rows = [Recipient(key_id=key_id(reporter_public_key), kind=RecipientKind.REPORTER)]
+    for member in rule.members:
+        if RECOVERY in member.roles:
+            rows.append(Recipient(key_id=member.enc_kid, kind=RecipientKind.RECOVERY))
+            continue
+        account = accounts.get(member.investigator_id)
+        rows.append(
+            Recipient(
+                key_id=member.enc_kid,
+                kind=RecipientKind.INVESTIGATOR,
+                investigator_id=None if account is None else account.id,
+            )
+        )
+    return rows

@@ -3,31 +3,29 @@
 Everything that can be checked without storage is checked first (shape, versions, the
 envelope), then the proof of work is spent, then the recipients are compared with the
 vetted set, and only then is anything written: the case, its message, the message's
-recipients, the inboxes, the claimed attachments and the outbox row, in one unit of work.
+recipients, the inboxes, the claimed attachments and the outbox row, in one unit of work
+(for new tips, a unit shared with the tips that arrive at the same moment:
+domain/tip_intake.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from uuid import UUID
 
-from gateway.crypto.directory import RECOVERY, TRIAGE, VettedSet
 from gateway.crypto.encoding import JsonObject, JsonValue
 from gateway.crypto.envelope import Envelope, parse_envelope
 from gateway.crypto.errors import Malformed
-from gateway.crypto.keys import PUBLIC_KEY_BYTES, key_id
+from gateway.crypto.keys import PUBLIC_KEY_BYTES
 from gateway.crypto.message import REPORTER_KINDS
 from gateway.crypto.pickup import LOCATOR_BYTES, Locator
 from gateway.crypto.shape import read_bytes, read_list, read_object, read_version
 from gateway.domain import events, recipients
 from gateway.domain.attachments import MAX_ATTACHMENTS_PER_MESSAGE, link_to_case
-from gateway.domain.emergency import sound_alarm
-from gateway.domain.errors import Conflict, InvalidInput, NoRecipients
+from gateway.domain.errors import InvalidInput, NoRecipients
 from gateway.domain.hotline import Hotline
-from gateway.domain.recipients import RecipientRule
 from gateway.domain.reporter_access import (
     REPLY,
     SUBMIT,
@@ -36,13 +34,9 @@ from gateway.domain.reporter_access import (
     locator_hash,
     spend_proof,
 )
-from gateway.store import LocatorTaken, Transaction
+from gateway.domain.tip_intake import NewTip
 from gateway.store.records import (
-    Investigator,
-    InvestigatorStatus,
     MessageKind,
-    Recipient,
-    RecipientKind,
 )
 
 logger = logging.getLogger("gateway.domain.reporting")
@@ -137,69 +131,24 @@ class ReceivedTip:
 
 
 async def submit_tip(hotline: Hotline, tip: TipSubmission) -> ReceivedTip:
+    """Spend the proof, then hand the tip to the intake, which writes it (with any other
+    tips arriving at the same moment) and answers once it is committed."""
     await spend_proof(hotline, tip.proof, purpose=SUBMIT)
-    now = hotline.clock.now()
-    try:
-        async with hotline.database.transaction() as tx:
-            # Read in the tip's own unit (one unit per tip, not two); a refusal below rolls
-            # it back before anything was written.
-            vetted = await hotline.directory.vetted(tx)
-            rule = _new_tip_rule(vetted, tip)
-            case = await tx.cases.create(
-                locator_hash=locator_hash(hotline, tip.locator),
-                reporter_public_key=tip.reporter_public_key,
-                urgent=tip.urgent,
-                at=now,
-            )
-            accounts = await _accounts(tx, rule)
-            await tx.messages.append(
-                case.id,
-                kind=MessageKind.TIP,
-                author_id=None,
-                visible_to_reporter=True,
-                envelope=tip.envelope.encode(),
-                recipients=recipient_rows(rule, tip.reporter_public_key, accounts),
-                at=now,
-            )
-            # Only vetted people with a working account get the case in their inbox.
-            inboxes = [
-                account.id
-                for account in accounts.values()
-                if account.status is InvestigatorStatus.ACTIVE
-            ]
-            await tx.inbox.add(case.id, inboxes, at=now)
-            await link_to_case(tx, tip.attachment_ids, case_id=case.id, new_case=True)
-            await tx.outbox.enqueue(
-                events.CASE_CREATED,
-                events.event_payload(case_id=case.id, at=now, urgent=tip.urgent),
-                at=now,
-                case_id=case.id,
-            )
-            if tip.urgent:
-                # In the tip's own unit: an accepted emergency always has its alarm and timer.
-                await sound_alarm(tx, hotline.emergencies, vetted, case, at=now)
-    except LocatorTaken:
-        # Codes carry ~90 bits: only a deliberate re-use lands here, and whoever re-uses a
-        # code could look the case up with it anyway; an honest client makes a new code.
-        raise Conflict("This pickup code is in use; start again with a new code.") from None
-    logger.info(
-        "tip_received",
-        extra={"attachments": len(tip.attachment_ids), "inboxes": len(inboxes)},
+    written = await hotline.tip_intake.submit(
+        NewTip(
+            locator_hash=locator_hash(hotline, tip.locator),
+            reporter_public_key=tip.reporter_public_key,
+            urgent=tip.urgent,
+            envelope=tip.envelope.encode(),
+            envelope_kids=tip.envelope.recipient_kids,
+            attachment_ids=tip.attachment_ids,
+            received_at=hotline.clock.now(),
+        )
     )
-    return ReceivedTip(case_id=case.id, status=ReporterStatus.RECEIVED)
-
-
-def _new_tip_rule(vetted: VettedSet, tip: TipSubmission) -> RecipientRule:
-    """Who a new tip must be wrapped for; refuses a tip that is not wrapped for exactly them."""
-    if not vetted.with_role(TRIAGE):
-        raise NoRecipients
-    if key_id(tip.reporter_public_key) in vetted.enc_kids:
-        # The reporter key is derived from the pickup code; an investigator's key there
-        # would make every follow-up readable by whoever chose it.
-        raise InvalidInput("The reporter key must be the one derived from the pickup code.")
-    rule = recipients.for_new_tip(vetted, tip.reporter_public_key)
-    rule.check(tip.envelope.recipient_kids)
-    return rule
+    logger.info(
+        "tip_received", extra={"attachments": len(tip.attachment_ids), "inboxes": written.inboxes}
+    )
+    return ReceivedTip(case_id=written.case_id, status=written.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,14 +172,14 @@ async def post_reply(hotline: Hotline, locator: Locator, reply: ReplySubmission)
                 "try again later."
             )
         rule.check(reply.envelope.recipient_kids)
-        accounts = await _accounts(tx, rule)
+        accounts = await recipients.accounts_of(tx, [rule])
         message = await tx.messages.append(
             case.id,
             kind=MessageKind(reply.envelope.kind),
             author_id=None,
             visible_to_reporter=True,
             envelope=reply.envelope.encode(),
-            recipients=recipient_rows(rule, case.reporter_public_key, accounts),
+            recipients=recipients.recipient_rows(rule, case.reporter_public_key, accounts),
             at=now,
         )
         await link_to_case(tx, reply.attachment_ids, case_id=case.id, new_case=False)
@@ -242,34 +191,3 @@ async def post_reply(hotline: Hotline, locator: Locator, reply: ReplySubmission)
         )
     logger.info("reply_received", extra={"attachments": len(reply.attachment_ids)})
     return ReceivedReply(seq=message.seq)
-
-
-async def _accounts(tx: Transaction, rule: RecipientRule) -> Mapping[str, Investigator]:
-    """The accounts of the rule's investigators that have one, by directory id."""
-    wanted = []
-    for investigator_id in recipients.receiving_investigators(rule):
-        try:
-            wanted.append(UUID(investigator_id))
-        except ValueError:
-            continue  # the directory only records account ids, but trust nothing stored
-    return {str(account.id): account for account in await tx.investigators.get_many(wanted)}
-
-
-def recipient_rows(
-    rule: RecipientRule, reporter_public_key: bytes, accounts: Mapping[str, Investigator]
-) -> list[Recipient]:
-    """The index of keys a message is wrapped for (after `rule.check` proved them exact)."""
-    rows = [Recipient(key_id=key_id(reporter_public_key), kind=RecipientKind.REPORTER)]
-    for member in rule.members:
-        if RECOVERY in member.roles:
-            rows.append(Recipient(key_id=member.enc_kid, kind=RecipientKind.RECOVERY))
-            continue
-        account = accounts.get(member.investigator_id)
-        rows.append(
-            Recipient(
-                key_id=member.enc_kid,
-                kind=RecipientKind.INVESTIGATOR,
-                investigator_id=None if account is None else account.id,
-            )
-        )
-    return rows

@@ -34,6 +34,7 @@ from gateway.store.repositories.inbox import InboxRepository
 from gateway.store.repositories.investigators import InvestigatorRepository
 from gateway.store.repositories.invites import InviteRepository
 from gateway.store.repositories.messages import MessageRepository
+from gateway.store.repositories.new_cases import NewCaseRepository
 from gateway.store.repositories.outbox import OutboxRepository
 from gateway.store.session import StoreSession
 
@@ -50,6 +51,7 @@ class Transaction:
 
     def __init__(self, session: StoreSession) -> None:
         self.cases = CaseRepository(session)
+        self.new_cases = NewCaseRepository(session)
         self.messages = MessageRepository(session)
         self.inbox = InboxRepository(session)
         self.attachments = AttachmentRepository(session)

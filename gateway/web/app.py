@@ -22,6 +22,7 @@ from gateway.domain.directory import DirectoryBook
 from gateway.domain.hotline import EmergencyRules, Hotline, Limits
 from gateway.domain.keys import derive_subkey
 from gateway.domain.proof_of_work import ProofOfWorkGate
+from gateway.domain.tip_intake import TipIntake
 from gateway.store import Database, migrate
 from gateway.web import (
     admin,
@@ -106,12 +107,19 @@ async def _hotline(app: web.Application, *, clock: Clock) -> AsyncIterator[None]
     settings = app[SETTINGS]
     settings.blob_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     pepper = settings.server_pepper.reveal()
+    directory = DirectoryBook(app[DATABASE], organisation_key(settings), clock)
+    emergencies = EmergencyRules(
+        ack_after=timedelta(seconds=settings.emergency_ack_seconds),
+        interval=timedelta(seconds=settings.escalation_interval_seconds),
+        webhook=settings.webhook_url is not None,
+    )
+    tip_intake = TipIntake(app[DATABASE], directory, emergencies)
     app[HOTLINE] = Hotline(
         database=app[DATABASE],
         broker=app[BROKER],
         blobs=FolderBlobStore(settings.blob_dir),
         clock=clock,
-        directory=DirectoryBook(app[DATABASE], organisation_key(settings), clock),
+        directory=directory,
         proof_of_work=ProofOfWorkGate(
             app[BROKER],
             key=derive_subkey(pepper, "proof-of-work"),
@@ -126,13 +134,13 @@ async def _hotline(app: web.Application, *, clock: Clock) -> AsyncIterator[None]
             max_attachment_bytes=settings.max_attachment_bytes,
         ),
         abuse=abuse_limits(settings, app[BROKER], pepper=pepper, clock=clock),
-        emergencies=EmergencyRules(
-            ack_after=timedelta(seconds=settings.emergency_ack_seconds),
-            interval=timedelta(seconds=settings.escalation_interval_seconds),
-            webhook=settings.webhook_url is not None,
-        ),
+        tip_intake=tip_intake,
+        emergencies=emergencies,
     )
-    yield
+    try:
+        yield
+    finally:
+        await tip_intake.close()
 
 
 async def _demo(app: web.Application) -> AsyncIterator[None]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Final, cast
 from uuid import UUID
@@ -21,7 +20,7 @@ from gateway.store.models import (
     MessageRow,
     OutboxRow,
 )
-from gateway.store.records import Case, CaseStatus, ConsentState, PurgedCase
+from gateway.store.records import Case, CaseStatus, ConsentState, PurgedCase, field_values
 from gateway.store.session import StoreSession
 
 CASES: Final = cast(Table, CaseRow.__table__)
@@ -90,7 +89,7 @@ class CaseRepository:
         try:
             # A Core insert: the ORM's unit of work costs several times the CPU per row and
             # nothing here needs it (the record is built from the values).
-            await self._session.execute(insert(CASES).values(asdict(case)))
+            await self._session.execute(insert(CASES).values(field_values(case)))
         except IntegrityError as error:
             raise LocatorTaken("a case with this locator exists already") from error
         return case

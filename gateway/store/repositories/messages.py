@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
 from typing import Final, cast
 from uuid import UUID
@@ -13,7 +12,7 @@ from sqlalchemy import Table, insert, select, update
 
 from gateway.store.errors import RecordNotFound
 from gateway.store.models import MessageRecipientRow, MessageRow
-from gateway.store.records import Message, MessageKind, Recipient, RecipientKind
+from gateway.store.records import Message, MessageKind, Recipient, RecipientKind, field_values
 from gateway.store.repositories.cases import CASES
 from gateway.store.session import StoreSession
 
@@ -96,7 +95,7 @@ class MessageRepository:
             size=len(envelope),
             created_at=at,
         )
-        await self._session.execute(insert(MESSAGES).values(asdict(message)))
+        await self._session.execute(insert(MESSAGES).values(field_values(message)))
         await self._session.execute(
             insert(MESSAGE_RECIPIENTS),
             [

@@ -17,8 +17,9 @@ from gateway.crypto.keys import X25519KeyPair, key_id
 from gateway.crypto.message import MessageContent
 from gateway.domain import recipients
 from gateway.domain.errors import InvalidInput
+from gateway.domain.recipients import recipient_rows
 from gateway.domain.reporter_access import ReporterStatus, reporter_status
-from gateway.domain.reporting import ReplySubmission, TipSubmission, recipient_rows
+from gateway.domain.reporting import ReplySubmission, TipSubmission
 from gateway.store.records import CaseStatus, Investigator, InvestigatorStatus, RecipientKind
 
 
