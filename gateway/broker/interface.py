@@ -216,6 +216,15 @@ class Broker(ABC):
         """Send `data` to every current subscriber of `channel`, in every process."""
 
     @abstractmethod
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish each `(channel, data)` in order, as `publish` would, in one round trip.
+
+        Every message is checked before any is sent; an empty sequence does nothing. It is
+        not atomic: after `BrokerUnavailable` any of the messages may have gone out, so a
+        caller treats all of them as unsent and its subscribers tolerate a second copy.
+        """
+
+    @abstractmethod
     def subscribe(self, *channels: str) -> AbstractAsyncContextManager[Subscription]:
         """Receive what is published on `channels` from entry until exit.
 

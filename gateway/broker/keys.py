@@ -64,6 +64,13 @@ def check_name(what: str, name: str) -> str:
     return name
 
 
+def check_message(channel: str, data: bytes) -> None:
+    """Refuse a message to publish whose channel is a bad name or whose data is not bytes."""
+    check_name("channel", channel)
+    if not isinstance(data, bytes):
+        raise TypeError("a published message must be bytes")
+
+
 def check_seconds(what: str, seconds: float) -> float:
     """Refuse a duration that is not a positive, finite number of seconds."""
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):

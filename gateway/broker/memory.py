@@ -29,6 +29,7 @@ from gateway.broker.interface import (
 from gateway.broker.keys import (
     check_instant,
     check_limit,
+    check_message,
     check_name,
     check_rate_limits,
     check_seconds,
@@ -320,11 +321,18 @@ class MemoryBroker(Broker):
     # ------------------------------------------------------------------ publish / subscribe
 
     async def publish(self, channel: str, data: bytes) -> None:
-        check_name("channel", channel)
-        if not isinstance(data, bytes):
-            raise TypeError("a published message must be bytes")
+        check_message(channel, data)
         self._check_open()
         self._fanout.deliver(channel, data)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        for channel, data in messages:
+            check_message(channel, data)
+        if not messages:
+            return
+        self._check_open()
+        for channel, data in messages:
+            self._fanout.deliver(channel, data)
 
     def subscribe(self, *channels: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
         return self._subscription(channels)

@@ -1,10 +1,12 @@
 """Live events: the outbox relay that turns committed outbox rows into broker messages, and the
 per-investigator channels WebSockets listen on.
 
-Every process runs one relay. It claims due rows (the store's claim never hands one row to two
-processes), publishes each to the channel of every investigator who should hear of it, and only
-then marks it delivered. If the broker is down the claimed rows are put back with a backoff:
-nothing is lost, at worst an event is published twice (each socket drops the copy: web/events.py).
+Every process runs one relay. A round costs the same whatever it claims: one unit of work claims
+due rows (the store's claim never hands one row to two processes) and reads, in one query, who
+hears of each; one broker call publishes every row to the channel of each of them; one unit marks
+the rows delivered. If that call fails, every row of the round is put back with a backoff, since
+none is known to have gone out: nothing is lost, at worst an event is published twice (each
+socket drops the copy: web/events.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Final
 from uuid import UUID
@@ -57,9 +59,24 @@ async def nudge(broker: Broker, investigator_ids: Iterable[UUID]) -> None:
 
 async def audience(tx: Transaction, message: OutboxMessage) -> list[UUID]:
     """Who hears of an outbox row: the investigators on its case, plus any it names."""
-    chosen: dict[UUID, None] = {}
-    if message.case_id is not None:
-        chosen.update(dict.fromkeys(await tx.inbox.investigators_of_case(message.case_id)))
+    return (await audiences(tx, [message]))[message.id]
+
+
+async def audiences(tx: Transaction, messages: Sequence[OutboxMessage]) -> dict[int, list[UUID]]:
+    """`audience` of each row, by row id, with one query for all their cases."""
+    on_cases = await tx.inbox.investigators_of_cases(
+        dict.fromkeys(message.case_id for message in messages if message.case_id is not None)
+    )
+    return {
+        message.id: _with_named(
+            message, on_cases[message.case_id] if message.case_id is not None else []
+        )
+        for message in messages
+    }
+
+
+def _with_named(message: OutboxMessage, on_case: list[UUID]) -> list[UUID]:
+    chosen = dict.fromkeys(on_case)
     named = message.payload.get(AUDIENCE_FIELD)
     if isinstance(named, list):
         for value in named:
@@ -99,7 +116,7 @@ class OutboxRelay:
     async def deliver_due(self) -> int:
         """One round: claim, publish, mark delivered. Returns how many rows were delivered.
 
-        Raises `BrokerUnavailable` after putting back what it could not publish.
+        Raises `BrokerUnavailable` after putting back every row it claimed.
         """
         now = self._clock.now()
         async with self._database.transaction() as tx:
@@ -107,32 +124,34 @@ class OutboxRelay:
             claimed = await tx.outbox.claim(
                 now=now, lease=self._lease, limit=self._batch_size, topics=TOPICS
             )
-            audiences = {message.id: await audience(tx, message) for message in claimed}
-        published: list[int] = []
+            heard_by = await audiences(tx, claimed)
+        if not claimed:
+            return 0
+        messages: list[tuple[str, bytes]] = []
+        for message in claimed:
+            data = event_bytes(message.topic, message.payload)
+            messages.extend((channel_for(person), data) for person in heard_by[message.id])
+        row_ids = [message.id for message in claimed]
         try:
-            for message in claimed:
-                data = event_bytes(message.topic, message.payload)
-                for investigator_id in audiences[message.id]:
-                    await self._broker.publish(channel_for(investigator_id), data)
-                published.append(message.id)
+            await self._broker.publish_many(messages)
         except BrokerUnavailable:
-            await self._settle(published, [m.id for m in claimed if m.id not in published])
+            # Some messages may have gone out, but none is known to have: all rows go back.
+            await self._settle(delivered=[], failed=row_ids)
             raise
-        await self._settle(published, [])
-        return len(published)
+        await self._settle(delivered=row_ids, failed=[])
+        return len(row_ids)
 
-    async def _settle(self, delivered: list[int], failed: list[int]) -> None:
+    async def _settle(self, *, delivered: list[int], failed: list[int]) -> None:
         now = self._clock.now()
         async with self._database.transaction() as tx:
             await tx.outbox.mark_delivered(delivered, at=now)
-            for message_id in failed:
-                await tx.outbox.retry_later(
-                    message_id,
-                    now=now,
-                    error_code="broker_unavailable",
-                    base_delay=timedelta(seconds=1),
-                    max_delay=timedelta(seconds=self._max_backoff),
-                )
+            await tx.outbox.retry_later_many(
+                failed,
+                now=now,
+                error_code="broker_unavailable",
+                base_delay=timedelta(seconds=1),
+                max_delay=timedelta(seconds=self._max_backoff),
+            )
 
     def stop(self) -> None:
         """Finish the current round and return from `run` (no cancellation mid-transaction)."""

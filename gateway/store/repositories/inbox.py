@@ -116,12 +116,21 @@ class InboxRepository:
         return bool(result.rowcount)
 
     async def investigators_of_case(self, case_id: UUID) -> list[UUID]:
-        ids = await self._session.scalars(
-            select(InboxEntryRow.investigator_id)
-            .where(InboxEntryRow.case_id == case_id)
+        return (await self.investigators_of_cases([case_id]))[case_id]
+
+    async def investigators_of_cases(self, case_ids: Iterable[UUID]) -> dict[UUID, list[UUID]]:
+        """Whose inbox each case is in, ids sorted, in one query; every case asked is a key."""
+        found: dict[UUID, list[UUID]] = {case_id: [] for case_id in case_ids}
+        if not found:
+            return found
+        rows = await self._session.execute(
+            select(InboxEntryRow.case_id, InboxEntryRow.investigator_id)
+            .where(InboxEntryRow.case_id.in_(list(found)))
             .order_by(InboxEntryRow.investigator_id)
         )
-        return list(ids)
+        for case_id, investigator_id in rows:
+            found[case_id].append(investigator_id)
+        return found
 
     async def remove_investigator(self, investigator_id: UUID) -> int:
         """Empty a revoked investigator's inbox."""

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, cast
 from uuid import UUID
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, case, delete, func, insert, literal, select, update
 
 from gateway.store.models import OutboxRow
 from gateway.store.records import JSONValue, OutboxMessage
@@ -145,6 +145,44 @@ class OutboxRepository:
             .execution_options(synchronize_session="fetch")
         )
         return _record(row) if row is not None else None
+
+    async def retry_later_many(
+        self,
+        message_ids: Collection[int],
+        *,
+        now: datetime,
+        error_code: str,
+        base_delay: timedelta = timedelta(seconds=5),
+        max_delay: timedelta = timedelta(hours=1),
+    ) -> int:
+        """`retry_later` for several messages in one statement; returns how many were put back.
+
+        Each message backs off by its own attempts, exactly as `retry_later` would.
+        """
+        if not _ERROR_CODE.fullmatch(error_code):
+            raise ValueError("delivery errors are stored as short codes (a-z, 0-9, _.:-)")
+        if not message_ids:
+            return 0
+        # The backoff doubles per attempt up to a cap, so it takes at most 31 values: one CASE
+        # over the attempts with the due times computed here works the same on both databases.
+        due_type = OUTBOX.c.available_at.type
+        steps: list[tuple[ColumnElement[bool], ColumnElement[datetime]]] = []
+        delay = base_delay
+        for attempts in range(1, 31):
+            if delay >= max_delay:
+                break
+            steps.append((OUTBOX.c.attempts <= attempts, literal(now + delay, due_type)))
+            delay *= 2
+        longest = literal(now + min(delay, max_delay), due_type)
+        result: Any = await self._session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(list(message_ids)), OUTBOX.c.delivered_at.is_(None))
+            .values(
+                available_at=case(*steps, else_=longest) if steps else longest,
+                last_error=error_code,
+            )
+        )
+        return int(result.rowcount)
 
     async def get(self, message_id: int) -> OutboxMessage | None:
         row = await self._session.scalar(select(OutboxRow).where(OutboxRow.id == message_id))

@@ -54,6 +54,8 @@ async def test_a_broker_answers_ping_until_closed_and_is_unavailable_afterwards(
         await broker.ping()
     with pytest.raises(BrokerUnavailable):
         await broker.take_token("anything")
+    with pytest.raises(BrokerUnavailable):
+        await broker.publish_many([("events", b"after closing")])
 
 
 async def test_closing_the_broker_ends_open_subscriptions(make_broker: BrokerFactory) -> None:
@@ -494,6 +496,55 @@ async def test_a_subscriber_that_falls_behind_is_dropped_loudly(
         assert [(await next_message(slow)).data for _ in range(3)] == [b"0", b"1", b"2"]
         with pytest.raises(SubscriptionOverflow):
             await next_message(slow)
+
+
+async def test_publishing_many_delivers_every_message_in_order_on_each_channel(
+    broker: Broker, peer_broker: Broker
+) -> None:
+    batch = [
+        ("investigator:a", b"a0"),
+        ("investigator:b", b"b0"),
+        ("investigator:a", b"a1"),
+        ("nobody", b"unheard"),
+        ("investigator:b", b"b1"),
+        ("investigator:a", b"a2"),
+    ]
+    async with (
+        broker.subscribe("investigator:a") as a,
+        broker.subscribe("investigator:b") as b,
+        broker.subscribe("investigator:a", "investigator:b") as both,
+    ):
+        await peer_broker.publish_many(batch)
+        assert [(await next_message(a)).data for _ in range(3)] == [b"a0", b"a1", b"a2"]
+        assert [(await next_message(b)).data for _ in range(2)] == [b"b0", b"b1"]
+        heard = [await next_message(both) for _ in range(5)]
+        assert heard == [Message(channel, data) for channel, data in batch if channel != "nobody"]
+        for subscription in (a, b, both):
+            await assert_nothing_arrives(subscription)
+
+
+async def test_publishing_many_of_nothing_does_nothing(broker: Broker) -> None:
+    async with broker.subscribe("events") as subscription:
+        await broker.publish_many([])
+        await assert_nothing_arrives(subscription)
+
+
+@pytest.mark.parametrize(
+    ("bad", "refusal", "reason"),
+    [
+        (("", b"x"), ValueError, "channel"),
+        (("bad\nchannel", b"x"), ValueError, "channel"),
+        (("x" * 513, b"x"), ValueError, "channel"),
+        (("events", "text"), TypeError, "bytes"),
+    ],
+)
+async def test_publishing_many_refuses_a_bad_message_before_publishing_any(
+    broker: Broker, bad: tuple[str, bytes], refusal: type[Exception], reason: str
+) -> None:
+    async with broker.subscribe("events") as subscription:
+        with pytest.raises(refusal, match=reason):
+            await broker.publish_many([("events", b"first"), bad, ("events", b"last")])
+        await assert_nothing_arrives(subscription)
 
 
 async def test_subscribing_to_no_channel_is_refused(broker: Broker) -> None:

@@ -184,6 +184,64 @@ async def test_a_subscription_is_active_when_subscribe_returns_even_over_a_slow_
             assert (await anext(subscription)).data == b"published right after subscribing"
 
 
+async def test_publishing_many_to_an_unreachable_redis_is_unavailable_unless_there_is_nothing(
+    redis_broker_factory: MakeRedisBroker,
+) -> None:
+    broker = redis_broker_factory(url="redis://127.0.0.1:1/0")
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable):
+        await broker.publish_many([("events", b"one"), ("events", b"two")])
+    assert time.monotonic() - started < 1.0
+    await broker.publish_many([])  # nothing to send: Redis is not even asked
+
+
+async def test_publishing_many_to_a_redis_that_stops_answering_fails_within_the_socket_timeout(
+    redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
+) -> None:
+    proxied = redis_broker_factory(url=redis_proxy.url, socket_timeout=0.3, connect_timeout=0.3)
+    await proxied.ping()
+    redis_proxy.freeze()
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable):
+        await proxied.publish_many([("events", b"one"), ("events", b"two")])
+    assert time.monotonic() - started < 1.5
+    redis_proxy.thaw()
+
+
+async def test_publishing_many_works_again_after_an_outage_without_a_restart(
+    redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
+) -> None:
+    direct = redis_broker_factory()
+    proxied = redis_broker_factory(
+        direct.key_prefix, url=redis_proxy.url, socket_timeout=0.5, connect_timeout=0.5
+    )
+    await proxied.ping()
+    await redis_proxy.cut()
+    with pytest.raises(BrokerUnavailable):
+        await proxied.publish_many([("events", b"lost")])
+    await redis_proxy.restore()
+    await asyncio.sleep(0.1)  # an outage lasts longer than the kernel takes to report it
+    async with direct.subscribe("events") as subscription:
+        await proxied.publish_many([("events", b"one"), ("events", b"two")])
+        async with asyncio.timeout(2):
+            assert [(await anext(subscription)).data for _ in range(2)] == [b"one", b"two"]
+
+
+async def test_publishing_many_takes_one_round_trip_however_many_messages(
+    redis_proxy: RedisProxy, redis_broker_factory: MakeRedisBroker
+) -> None:
+    proxied = redis_broker_factory(url=redis_proxy.url)
+    await proxied.ping()  # connect before the link slows down
+    redis_proxy.latency = 0.1
+    started = time.monotonic()
+    await proxied.ping()
+    one_round_trip = time.monotonic() - started
+    started = time.monotonic()
+    await proxied.publish_many([(f"investigator:{n}", b"event") for n in range(30)])
+    # Thirty round trips would take thirty times as long.
+    assert time.monotonic() - started < 5 * one_round_trip
+
+
 async def test_a_command_redis_refuses_surfaces_as_a_broker_error_not_a_redis_one(
     redis_broker_factory: MakeRedisBroker, raw_redis: redis.asyncio.Redis
 ) -> None:

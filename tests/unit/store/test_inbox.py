@@ -180,6 +180,29 @@ async def test_a_revoked_investigators_inbox_can_be_emptied(database: Database) 
     assert remaining == [other.id]
 
 
+async def test_the_investigators_of_several_cases_come_sorted_in_one_answer_with_every_case(
+    database: Database,
+) -> None:
+    async with database.transaction() as tx:
+        people = [(await add_investigator(tx)).id for _ in range(4)]
+        crowded, _ = await add_case(tx, investigators=[people[3], people[0], people[2]])
+        single, _ = await add_case(tx, investigators=[people[1]])
+        nobodys, _ = await add_case(tx)
+    unknown = uuid.uuid4()
+    async with database.transaction(read_only=True) as tx:
+        found = await tx.inbox.investigators_of_cases([single.id, crowded.id, nobodys.id, unknown])
+        one_by_one = {case_id: await tx.inbox.investigators_of_case(case_id) for case_id in found}
+        none_asked = await tx.inbox.investigators_of_cases([])
+    assert found == {
+        crowded.id: sorted([people[3], people[0], people[2]]),
+        single.id: [people[1]],
+        nobodys.id: [],
+        unknown: [],
+    }
+    assert one_by_one == found
+    assert none_asked == {}
+
+
 @pytest.mark.parametrize("limit", [0, 201])
 async def test_a_page_holds_between_one_and_two_hundred_cases(
     database: Database, limit: int

@@ -105,6 +105,94 @@ async def test_a_failed_delivery_backs_off_exponentially_and_keeps_only_a_code(
             )
 
 
+async def test_failed_deliveries_put_back_together_each_back_off_by_their_own_attempts(
+    database: Database,
+) -> None:
+    moment = at(0)
+    ids: list[int] = []
+    async with database.transaction() as tx:
+        # One message more each round, every message claimed each round: attempts 6 down to 0.
+        for _ in range(6):
+            ids.append((await tx.outbox.enqueue("case.created", {}, at=moment)).id)
+            await tx.outbox.claim(now=moment, lease=LEASE, limit=10)
+            moment += LEASE
+        ids.append((await tx.outbox.enqueue("case.created", {}, at=moment)).id)
+        done = await tx.outbox.enqueue("case.created", {}, at=moment)
+        await tx.outbox.mark_delivered([done.id], at=moment)
+        put_back = await tx.outbox.retry_later_many(
+            [*ids, done.id],
+            now=moment,
+            error_code="broker_unavailable",
+            base_delay=timedelta(seconds=10),
+            max_delay=timedelta(seconds=60),
+        )
+        found = [await tx.outbox.get(message_id) for message_id in ids]
+        delivered = await tx.outbox.get(done.id)
+    waiting = [message for message in found if message is not None]
+    assert put_back == len(waiting) == 7
+    assert [message.attempts for message in waiting] == [6, 5, 4, 3, 2, 1, 0]
+    assert [message.available_at - moment for message in waiting] == [
+        timedelta(seconds=s) for s in (60, 60, 60, 40, 20, 10, 10)
+    ]
+    assert {message.last_error for message in waiting} == {"broker_unavailable"}
+    assert delivered is not None
+    assert delivered.available_at == moment  # delivered already: left alone
+    assert delivered.last_error is None
+
+
+@pytest.mark.parametrize(
+    ("base", "cap"),
+    [
+        (timedelta(seconds=3), timedelta(days=400)),  # the cap is reached
+        (timedelta(seconds=1), timedelta(days=20000)),  # the doubling stops first
+        (timedelta(seconds=10), timedelta(seconds=5)),  # the cap from the first attempt
+    ],
+)
+async def test_putting_back_together_backs_off_exactly_as_one_at_a_time(
+    database: Database, base: timedelta, cap: timedelta
+) -> None:
+    """Twins with the same attempts, one put back alone and one with the rest, end equal."""
+    moment = at(0)
+    pairs: list[tuple[int, int]] = []
+    async with database.transaction() as tx:
+        for _ in range(35):  # past the point where the doubling stops
+            alone = await tx.outbox.enqueue("case.created", {}, at=moment)
+            together = await tx.outbox.enqueue("case.created", {}, at=moment)
+            pairs.append((alone.id, together.id))
+            await tx.outbox.claim(now=moment, lease=LEASE, limit=100)
+            moment += LEASE
+        for alone_id, _ in pairs:
+            await tx.outbox.retry_later(
+                alone_id, now=moment, error_code="e", base_delay=base, max_delay=cap
+            )
+        await tx.outbox.retry_later_many(
+            [together_id for _, together_id in pairs],
+            now=moment,
+            error_code="e",
+            base_delay=base,
+            max_delay=cap,
+        )
+        for alone_id, together_id in pairs:
+            alone_row = await tx.outbox.get(alone_id)
+            together_row = await tx.outbox.get(together_id)
+            assert alone_row is not None
+            assert together_row is not None
+            assert together_row.attempts == alone_row.attempts
+            assert together_row.available_at == alone_row.available_at
+
+
+async def test_putting_back_nothing_does_nothing_and_a_wordy_error_is_refused(
+    database: Database,
+) -> None:
+    [message_id] = await _enqueue(database, 1)
+    async with database.transaction() as tx:
+        assert await tx.outbox.retry_later_many([], now=at(1), error_code="e") == 0
+        with pytest.raises(ValueError, match="short codes"):
+            await tx.outbox.retry_later_many(
+                [message_id], now=at(1), error_code="503 from https://hooks.example/secret"
+            )
+
+
 async def test_old_delivered_messages_are_cleaned_up(database: Database) -> None:
     ids = await _enqueue(database, 3)
     async with database.transaction() as tx:
