@@ -145,9 +145,6 @@ async def submit_tip(hotline: Hotline, tip: TipSubmission) -> ReceivedTip:
             received_at=hotline.clock.now(),
         )
     )
-    logger.info(
-        "tip_received", extra={"attachments": len(tip.attachment_ids), "inboxes": written.inboxes}
-    )
     return ReceivedTip(case_id=written.case_id, status=written.status)
 
 

@@ -170,6 +170,18 @@ class TipIntake:
         else:
             for waiting, answer in zip(group, answers, strict=True):
                 _settle(waiting, answer)
+            # One line per group, not per tip: under a flood per-tip lines cost CPU and say
+            # nothing the access log does not.
+            written = [answer for answer in answers if isinstance(answer, WrittenTip)]
+            logger.info(
+                "tips_received",
+                extra={
+                    "tips": len(written),
+                    "refused": len(answers) - len(written),
+                    "attachments": sum(len(waiting.tip.attachment_ids) for waiting in group),
+                    "inboxes": sum(answer.inboxes for answer in written),
+                },
+            )
 
     async def _write(self, group: Sequence[_Waiting]) -> list[WrittenTip | GatewayError]:
         answers: list[WrittenTip | GatewayError] = []

@@ -168,7 +168,7 @@ async def test_no_canary_code_or_locator_reaches_the_database_files_broker_or_lo
 
     # Positive controls: the scan sees what is meant to be stored and logged.
     assert any(keys.enc.public in data for where, data in places if where.startswith("cases."))
-    assert any(b"tip_received" in data for where, data in places if where.startswith("log "))
+    assert any(b"tips_received" in data for where, data in places if where.startswith("log "))
     assert any(where.startswith("attachments.") for where, _ in places)
     found = [
         (needle, where)
