@@ -174,6 +174,17 @@ class Broker(ABC):
         """True only the first time `key` is remembered within `ttl` (a spent proof of work)."""
 
     @abstractmethod
+    async def remember_once_counting(
+        self, key: str, *, ttl: float, counter: str, window: float
+    ) -> tuple[bool, int]:
+        """`remember_once(key)` and `increment(counter)` in one atomic step (one round trip).
+
+        Returns (first time?, the counter's new count). The counter counts every call,
+        first or not (a spent proof of work coming back is load too). Arguments are
+        checked as those two methods check them, before anything is touched.
+        """
+
+    @abstractmethod
     async def increment(self, key: str, *, window: float) -> int:
         """Count one more; a counter starts at zero and vanishes `window` after its first count."""
 

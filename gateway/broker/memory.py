@@ -247,6 +247,18 @@ class MemoryBroker(Broker):
         self._remembered.set(key, True, ttl=ttl)
         return True
 
+    async def remember_once_counting(
+        self, key: str, *, ttl: float, counter: str, window: float
+    ) -> tuple[bool, int]:
+        check_name("key", key)
+        check_seconds("ttl", ttl)
+        check_name("counter", counter)
+        check_seconds("window", window)
+        self._check_open()
+        # No await between the two: atomic on the event loop, as the Redis script is.
+        first = await self.remember_once(key, ttl=ttl)
+        return first, await self.increment(counter, window=window)
+
     async def increment(self, key: str, *, window: float) -> int:
         check_name("key", key)
         check_seconds("window", window)

@@ -118,6 +118,7 @@ class RedisBroker(Broker):
         self._closed = False
         self._throttle_all = client.register_script(scripts.THROTTLE_ALL)
         self._increment = client.register_script(scripts.INCREMENT)
+        self._remember_once_counting = client.register_script(scripts.REMEMBER_ONCE_COUNTING)
         self._create_session = client.register_script(scripts.CREATE_SESSION)
         self._get_session = client.register_script(scripts.GET_SESSION)
         self._delete_session = client.register_script(scripts.DELETE_SESSION)
@@ -264,6 +265,20 @@ class RedisBroker(Broker):
             )
         )
         return bool(stored)
+
+    async def remember_once_counting(
+        self, key: str, *, ttl: float, counter: str, window: float
+    ) -> tuple[bool, int]:
+        check_name("key", key)
+        check_seconds("ttl", ttl)
+        check_name("counter", counter)
+        check_seconds("window", window)
+        first, count = await self._run(
+            self._remember_once_counting,
+            [self._key(Namespace.ONCE, key), self._key(Namespace.COUNTER, counter)],
+            [milliseconds(ttl), milliseconds(window)],
+        )
+        return bool(first), int(count)
 
     async def increment(self, key: str, *, window: float) -> int:
         check_name("key", key)

@@ -55,6 +55,20 @@ end
 return count
 """
 
+# KEYS[1] the value to remember once, KEYS[2] counter; ARGV[1] ttl in ms, ARGV[2] window in ms
+# -> {1 if remembered now (0 if it was already), the counter's new count}
+REMEMBER_ONCE_COUNTING: Final = """
+local first = redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1])
+local count = redis.call('INCR', KEYS[2])
+if count == 1 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+if first then
+  return {1, count}
+end
+return {0, count}
+"""
+
 # KEYS[1] session (hash), KEYS[2] the owner's session index (set of digests)
 # ARGV[1] owner id, ARGV[2] idle ttl ms, ARGV[3] absolute ttl ms, ARGV[4] digest,
 # ARGV[5] the key prefix of sessions (to prune the index), ARGV[6..] data name, value, ...

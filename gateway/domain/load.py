@@ -13,7 +13,8 @@ One counter per fixed window (`broker.increment`, gone after the window), so eve
 process sees the same load:
 
 - `offered` counts a challenge handed out and prices it;
-- `floor` counts a solution coming back and sets the least difficulty it must carry: one
+- `spend` counts a solution coming back (and spends it, in the same broker round trip) and
+  sets the least difficulty it must carry: one
   bit below the current price, so a challenge fetched a moment before the price rose
   still counts, but a stock of cheap challenges collected in quiet minutes cannot be
   spent in a flood (spending them is load too, and raises the floor past them).
@@ -75,13 +76,27 @@ class LoadPricing:
         """Count one challenge handed out; the difficulty to hand it out at."""
         return self.curve.at(await self._count())
 
-    async def floor(self) -> int:
-        """Count one solution coming back; the least difficulty it must carry."""
-        return max(self.curve.base, self.curve.at(await self._count()) - FLOOR_SLACK_BITS)
+    async def spend(self, spent_key: str, *, ttl: float) -> tuple[bool, int]:
+        """Count one solution coming back and remember it as spent, in one broker round trip.
+
+        Returns (first use?, the least difficulty it must carry: one bit below the price at
+        the load this solution makes). A solution refused afterwards as too easy stays
+        spent: it could only be refused again.
+        """
+        first_use, count = await self._broker.remember_once_counting(
+            spent_key, ttl=ttl, counter=self._counter_key(), window=float(self.curve.window_seconds)
+        )
+        return first_use, self._floor_at(count)
+
+    def _floor_at(self, count: int) -> int:
+        return max(self.curve.base, self.curve.at(count) - FLOOR_SLACK_BITS)
 
     async def _count(self) -> int:
-        window = self.curve.window_seconds
+        return await self._broker.increment(
+            self._counter_key(), window=float(self.curve.window_seconds)
+        )
+
+    def _counter_key(self) -> str:
         # The window's number is in the key: each window starts from zero, and its counter
         # vanishes `window` seconds after its first count.
-        index = unix_seconds(self._clock.now()) // window
-        return await self._broker.increment(f"{LOAD_KEY}{index}", window=float(window))
+        return f"{LOAD_KEY}{unix_seconds(self._clock.now()) // self.curve.window_seconds}"

@@ -59,13 +59,17 @@ class ProofOfWorkGate:
         challenge = verify_solution(
             proof, key=self._key, purpose=purpose, now=now, min_difficulty=self.difficulty
         )
-        # Counted only once the MAC and the work verified: forged junk does not raise the floor.
-        if self._pricing is not None and challenge.difficulty < await self._pricing.floor():
-            raise BadProofOfWork(
-                "the gateway is busy: fetch a new challenge and solve it", reason="too_easy"
-            )
-        first_use = await self._broker.remember_once(
-            SPENT_KEY_PREFIX + b64encode(challenge.id), ttl=max(1, challenge.expires - now)
-        )
+        spent_key = SPENT_KEY_PREFIX + b64encode(challenge.id)
+        ttl = max(1, challenge.expires - now)
+        # Counted (and spent) only once the MAC and the work verified: forged junk does not
+        # raise the floor. Counting and spending share one broker round trip.
+        if self._pricing is None:
+            first_use = await self._broker.remember_once(spent_key, ttl=ttl)
+        else:
+            first_use, floor = await self._pricing.spend(spent_key, ttl=ttl)
+            if challenge.difficulty < floor:
+                raise BadProofOfWork(
+                    "the gateway is busy: fetch a new challenge and solve it", reason="too_easy"
+                )
         if not first_use:
             raise BadProofOfWork("this challenge has been used already", reason="spent")

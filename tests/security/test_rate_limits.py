@@ -304,7 +304,7 @@ async def test_every_limiter_fails_closed_when_redis_is_down(
     for limiter in (
         anonymous.admit("127.0.0.1"),
         pricing.offered(),
-        pricing.floor(),
+        pricing.spend("pow:spent:x", ttl=5),
         sockets.claim("token"),
     ):
         with pytest.raises(BrokerUnavailable):

@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.broker import Broker
+from gateway.broker.redis import RedisBroker
+from gateway.crypto.encoding import b64encode
 from gateway.crypto.errors import BadProofOfWork
 from gateway.crypto.pow import solve
 from gateway.domain.keys import derive_subkey
-from gateway.domain.proof_of_work import ProofOfWorkGate
+from gateway.domain.load import DifficultyCurve, LoadPricing
+from gateway.domain.proof_of_work import SPENT_KEY_PREFIX, ProofOfWorkGate
 
 
 class MovableClock:
@@ -94,3 +97,41 @@ def test_subkeys_differ_by_purpose_and_root() -> None:
     assert derive_subkey(root, "a") != derive_subkey(b"s" * 32, "a")
     with pytest.raises(ValueError, match="at least 32"):
         derive_subkey(b"short", "a")
+
+
+async def test_a_priced_redemption_counts_the_load_and_spends_the_proof_in_one_round_trip(
+    counted_redis_broker: tuple[RedisBroker, list[str]], clock: MovableClock
+) -> None:
+    broker, sent = counted_redis_broker
+    pricing = LoadPricing(broker, DifficultyCurve(base=2, ceiling=8, threshold=100), clock)
+    gate = ProofOfWorkGate(
+        broker, key=derive_subkey(b"k" * 32, "pow"), difficulty=2, clock=clock, pricing=pricing
+    )
+    proof = solve(gate.challenge("submit")).to_json()
+    sent.clear()
+
+    await gate.redeem(proof, purpose="submit")
+
+    assert sent == ["EVALSHA"]
+    with pytest.raises(BadProofOfWork) as refused:
+        await gate.redeem(proof, purpose="submit")
+    assert refused.value.reason == "spent"
+
+
+async def test_a_solution_refused_as_too_easy_under_load_is_spent_with_it(
+    broker: Broker, clock: MovableClock
+) -> None:
+    pricing = LoadPricing(broker, DifficultyCurve(base=2, ceiling=8, threshold=1), clock)
+    gate = ProofOfWorkGate(
+        broker, key=derive_subkey(b"k" * 32, "pow"), difficulty=2, clock=clock, pricing=pricing
+    )
+    challenge = gate.challenge("submit", difficulty=2)
+    cheap = solve(challenge).to_json()
+    for _ in range(8):  # a flood: the floor rises above 2 bits
+        await pricing.offered()
+
+    with pytest.raises(BadProofOfWork) as refused:
+        await gate.redeem(cheap, purpose="submit")
+    assert refused.value.reason == "too_easy"
+    # Spent: it could never be redeemed, even once the load is gone.
+    assert not await broker.remember_once(SPENT_KEY_PREFIX + b64encode(challenge.id), ttl=5)
