@@ -56,6 +56,10 @@ logger = logging.getLogger("gateway.domain.tip_intake")
 # Enough to amortise a unit of work many times over; small enough that one group's
 # statements stay short (a group of 64 tips for 5 recipients is ~700 rows).
 MAX_GROUP: Final = 64
+# Groups written at once. A group spends most of its time waiting (for the database, and
+# for the event loop between its statements); a second one in flight meanwhile keeps tips
+# moving. More would mostly shrink the groups.
+MAX_WRITERS: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,30 +98,34 @@ class TipIntake:
         emergencies: EmergencyRules,
         *,
         max_group: int = MAX_GROUP,
+        max_writers: int = MAX_WRITERS,
     ) -> None:
-        if max_group < 1:
-            raise ValueError("a group holds at least one tip")
+        if max_group < 1 or max_writers < 1:
+            raise ValueError("a group holds at least one tip, and one writer at least writes")
         self._database = database
         self._directory = directory
         self._emergencies = emergencies
         self._max_group = max_group
+        self._max_writers = max_writers
         self._waiting: deque[_Waiting] = deque()
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
 
     async def submit(self, tip: NewTip) -> WrittenTip:
         """Write the tip (with whichever tips are waiting too); returns once it is committed."""
         answer: asyncio.Future[WrittenTip] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(tip, answer))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_while_waiting(), name="tip-intake")
+        if len(self._writers) < self._max_writers:
+            writer = asyncio.create_task(self._write_while_waiting(), name="tip-intake")
+            self._writers.add(writer)
         return await answer
 
     async def close(self) -> None:
-        """Let the writer finish what it holds (requests waiting for it are still open)."""
-        if self._writer is not None:
-            await asyncio.shield(self._writer)
+        """Let the writers finish what they hold (requests waiting for them are still open)."""
+        if self._writers:
+            await asyncio.gather(*(asyncio.shield(writer) for writer in list(self._writers)))
 
     async def _write_while_waiting(self) -> None:
+        writer = asyncio.current_task()
         try:
             while self._waiting:
                 group = self._next_group()
@@ -126,10 +134,12 @@ class TipIntake:
         finally:
             # No await between the loop's last check and here: a tip queued meanwhile is
             # impossible, and the next submit starts a new writer.
-            self._writer = None
-            for waiting in self._waiting:  # only when cancelled mid-way
-                waiting.answer.cancel()
-            self._waiting.clear()
+            if writer is not None:
+                self._writers.discard(writer)
+            if not self._writers:
+                for waiting in self._waiting:  # only when cancelled mid-way
+                    waiting.answer.cancel()
+                self._waiting.clear()
 
     def _next_group(self) -> list[_Waiting]:
         group: list[_Waiting] = []

@@ -37,10 +37,13 @@ class NewCaseRepository:
             return []
         dialect_insert = postgresql.insert if self._session.on_postgresql else sqlite.insert
         cases = dialect_insert(CASES).on_conflict_do_nothing(index_elements=["locator_hash"])
-        inserted = await self._session.execute(
-            cases.returning(CASES.c.id),
-            [field_values(new_case.case) for new_case in new_cases],
+        # In locator-hash order: two units inserting the same hashes take their locks in
+        # one order, so a re-used code makes one wait for the other, never a deadlock.
+        rows = sorted(
+            (field_values(new_case.case) for new_case in new_cases),
+            key=lambda row: bytes(row["locator_hash"]),
         )
+        inserted = await self._session.execute(cases.returning(CASES.c.id), rows)
         written_ids = set(inserted.scalars())
         written = [new_case for new_case in new_cases if new_case.case.id in written_ids]
         if written:
