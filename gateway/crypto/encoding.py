@@ -21,7 +21,7 @@ JsonObject: TypeAlias = "dict[str, JsonValue]"
 MAX_SAFE_INTEGER = 2**53 - 1
 
 _BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_TO_STANDARD_ALPHABET = str.maketrans("-_", "+/")
+_TO_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
 _SIXTET = {character: value for value, character in enumerate(_BASE64URL_ALPHABET)}
 # The bits of the last character that encode nothing, by the length modulo 4.
 _UNUSED_TAIL_BITS = {2: 0x0F, 3: 0x03}
@@ -57,10 +57,9 @@ def b64decode(
     if tail == 1 or "+" in text or "/" in text or "=" in text:
         raise Malformed(f"{what} is not unpadded base64url")
     try:
-        data = binascii.a2b_base64(
-            text.translate(_TO_STANDARD_ALPHABET) + "=" * (-tail % 4), strict_mode=True
-        )
-    except (binascii.Error, ValueError) as exc:
+        standard = text.encode("ascii").translate(_TO_STANDARD_ALPHABET)
+        data = binascii.a2b_base64(standard + b"=" * (-tail % 4), strict_mode=True)
+    except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise Malformed(f"{what} is not unpadded base64url") from exc
     # Unused trailing bits must be zero, so that every byte string has exactly one encoding.
     if tail and _SIXTET[text[-1]] & _UNUSED_TAIL_BITS[tail]:
