@@ -3,10 +3,11 @@ per-investigator channels WebSockets listen on.
 
 Every process runs one relay. A round costs the same whatever it claims: one unit of work claims
 due rows (the store's claim never hands one row to two processes) and reads, in one query, who
-hears of each; one broker call publishes every row to the channel of each of them; one unit marks
-the rows delivered. If that call fails, every row of the round is put back with a backoff, since
-none is known to have gone out: nothing is lost, at worst an event is published twice (each
-socket drops the copy: web/events.py).
+hears of each; one broker call publishes, to the channel of each listener, one message holding
+every event of the round they hear of (`bundle`); one unit marks the rows delivered. If that
+call fails, every row of the round is put back with a backoff, since none is known to have
+gone out: nothing is lost, at worst an event is published twice (each socket drops the copy:
+web/events.py).
 """
 
 from __future__ import annotations
@@ -48,6 +49,21 @@ def event_bytes(topic: str, payload: Mapping[str, JSONValue]) -> bytes:
     }
     event.update({"v": EVENT_VERSION, "topic": topic})
     return json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
+
+
+def bundle(events: Sequence[bytes]) -> bytes:
+    """Several events for one channel as one broker message: one event per line.
+
+    Compact JSON never holds a raw newline (one inside a string is escaped), so the
+    line break cannot occur inside an event. A round of the relay sends each listener
+    one message, however many of its rows they hear of.
+    """
+    return b"\n".join(events)
+
+
+def events_in(data: bytes) -> list[bytes]:
+    """The events of a broker message on an investigator's channel, in order."""
+    return data.split(b"\n")
 
 
 async def nudge(broker: Broker, investigator_ids: Iterable[UUID]) -> None:
@@ -127,10 +143,12 @@ class OutboxRelay:
             heard_by = await audiences(tx, claimed)
         if not claimed:
             return 0
-        messages: list[tuple[str, bytes]] = []
+        for_person: dict[UUID, list[bytes]] = {}
         for message in claimed:
             data = event_bytes(message.topic, message.payload)
-            messages.extend((channel_for(person), data) for person in heard_by[message.id])
+            for person in heard_by[message.id]:
+                for_person.setdefault(person, []).append(data)
+        messages = [(channel_for(person), bundle(events)) for person, events in for_person.items()]
         row_ids = [message.id for message in claimed]
         try:
             await self._broker.publish_many(messages)

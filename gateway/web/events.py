@@ -22,7 +22,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from gateway.broker import BrokerUnavailable, Subscription, SubscriptionOverflow
 from gateway.domain.errors import GatewayError
-from gateway.domain.live import ACCESS_CHANGED, EVENT_VERSION, OutboxRelay, channel_for
+from gateway.domain.live import (
+    ACCESS_CHANGED,
+    EVENT_VERSION,
+    OutboxRelay,
+    channel_for,
+    events_in,
+)
 from gateway.domain.sessions import SessionBook
 from gateway.web.auth import presented_token, require_caller, session_book
 from gateway.web.keys import HOTLINE
@@ -108,10 +114,11 @@ async def _pump(
     async for message in subscription:
         if not await _still_allowed(book, token):
             return CLOSE_ACCESS_ENDED
-        if json.loads(message.data).get("topic") == ACCESS_CHANGED:
-            continue
-        if sent.first_time(message.data):
-            await socket.send_str(message.data.decode())
+        for event in events_in(message.data):
+            if json.loads(event).get("topic") == ACCESS_CHANGED:
+                continue
+            if sent.first_time(event):
+                await socket.send_str(event.decode())
     return WSCloseCode.OK
 
 

@@ -70,6 +70,22 @@ async def test_a_new_case_reaches_the_investigators_on_it_and_nobody_else(
     await outsider.close()
 
 
+async def test_several_cases_at_once_reach_the_socket_as_one_event_each(
+    client: Client, hotline: Hotline, organisation: Organisation
+) -> None:
+    """The relay bundles a round's events per listener; the socket still sends each alone."""
+    person = await vetted_person(hotline, organisation, "triage")
+    socket = await connect(client, await log_in(client, person))
+
+    cases = [await open_case_for(hotline, person) for _ in range(3)]
+
+    heard = [await next_event(socket, "case.created") for _ in cases]
+    assert sorted(event["case_id"] for event in heard) == sorted(case.id_text for case in cases)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(socket.receive(), 1.0)
+    await socket.close()
+
+
 @postgres_only
 async def test_a_case_created_through_one_gateway_arrives_live_on_another(
     aiohttp_client: ClientFactory, settings: Settings, organisation: Organisation

@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.broker import Broker, BrokerUnavailable, RedisBroker
-from gateway.domain.live import AUDIENCE_FIELD, OutboxRelay, channel_for, event_bytes
+from gateway.domain.live import (
+    AUDIENCE_FIELD,
+    OutboxRelay,
+    bundle,
+    channel_for,
+    event_bytes,
+    events_in,
+)
 from gateway.store import Database
 from tests.fixtures.broker import RedisProxy
 from tests.fixtures.database import postgres_only
@@ -102,3 +109,14 @@ async def test_a_broker_outage_loses_no_event(
         message = await asyncio.wait_for(anext(subscription), 5)
     assert json.loads(message.data)["case_id"] == "c"
     assert await delivered(database, row_id)
+
+
+def test_a_bundle_gives_back_its_events_in_order_even_with_line_breaks_in_their_values() -> None:
+    events = [
+        event_bytes("case.created", {"case_id": "a"}),
+        event_bytes("case.updated", {"case_id": "b", "note": "two\nlines"}),
+        event_bytes("case.emergency", {"case_id": "c", "urgent": True}),
+    ]
+    assert events_in(bundle(events)) == events
+    assert events_in(bundle(events[:1])) == events[:1]
+    assert [json.loads(event)["case_id"] for event in events_in(bundle(events))] == ["a", "b", "c"]
