@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar, TypeVarTuple, overload
 
-from sqlalchemy import Executable, Result, ScalarResult
+from sqlalchemy import ColumnElement, Executable, Result, ScalarResult, any_, bindparam
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from gateway.store.outage import outage_as_unavailable
@@ -31,6 +33,22 @@ class StoreSession:
     @property
     def on_postgresql(self) -> bool:
         return self.dialect == "postgresql"
+
+    def one_of(
+        self, column: ColumnElement[_T] | QueryableAttribute[_T], values: Sequence[_T]
+    ) -> ColumnElement[bool]:
+        """`column IN values`; on PostgreSQL `column = ANY(array)`, with the whole list as one
+        parameter.
+
+        An `IN (...)` list is rendered with one placeholder per value, so each length is a
+        statement text of its own, compiled and prepared on every connection; the relay and
+        the tip intake ask for lists of every length from 1 to 64.
+        """
+        if self.on_postgresql:
+            return column == any_(
+                bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+            )
+        return column.in_(list(values))
 
     @overload
     async def execute(

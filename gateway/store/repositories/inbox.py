@@ -125,7 +125,7 @@ class InboxRepository:
             return found
         rows = await self._session.execute(
             select(InboxEntryRow.case_id, InboxEntryRow.investigator_id)
-            .where(InboxEntryRow.case_id.in_(list(found)))
+            .where(self._session.one_of(InboxEntryRow.case_id, list(found)))
             .order_by(InboxEntryRow.investigator_id)
         )
         for case_id, investigator_id in rows:

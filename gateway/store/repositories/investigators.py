@@ -112,7 +112,7 @@ class InvestigatorRepository:
             return []
         rows = await self._session.scalars(
             select(InvestigatorRow)
-            .where(InvestigatorRow.id.in_(list(investigator_ids)))
+            .where(self._session.one_of(InvestigatorRow.id, list(investigator_ids)))
             .order_by(InvestigatorRow.username)
         )
         return [investigator_record(row) for row in rows]

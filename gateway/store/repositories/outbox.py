@@ -97,23 +97,28 @@ class OutboxRepository:
         )
         if not ids:
             return []
-        rows = await self._session.scalars(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(ids))
-            .values(available_at=now + lease, attempts=OutboxRow.attempts + 1)
-            .returning(OutboxRow)
-            .execution_options(synchronize_session="fetch")
+        # A Core update: the ORM's would load and track an entity per row for nothing.
+        rows = await self._session.execute(
+            update(OUTBOX)
+            .where(self._session.one_of(OUTBOX.c.id, ids))
+            .values(available_at=now + lease, attempts=OUTBOX.c.attempts + 1)
+            .returning(*OUTBOX.c)
         )
-        return sorted((_record(row) for row in rows), key=lambda message: message.id)
+        return sorted(
+            (OutboxMessage(**{**row._asdict(), "payload": dict(row.payload)}) for row in rows),
+            key=lambda message: message.id,
+        )
 
     async def mark_delivered(self, message_ids: Collection[int], *, at: datetime) -> int:
         if not message_ids:
             return 0
         result: Any = await self._session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(list(message_ids)), OutboxRow.delivered_at.is_(None))
+            update(OUTBOX)
+            .where(
+                self._session.one_of(OUTBOX.c.id, list(message_ids)),
+                OUTBOX.c.delivered_at.is_(None),
+            )
             .values(delivered_at=at)
-            .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)
 
@@ -176,7 +181,10 @@ class OutboxRepository:
         longest = literal(now + min(delay, max_delay), due_type)
         result: Any = await self._session.execute(
             update(OUTBOX)
-            .where(OUTBOX.c.id.in_(list(message_ids)), OUTBOX.c.delivered_at.is_(None))
+            .where(
+                self._session.one_of(OUTBOX.c.id, list(message_ids)),
+                OUTBOX.c.delivered_at.is_(None),
+            )
             .values(
                 available_at=case(*steps, else_=longest) if steps else longest,
                 last_error=error_code,
