@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar, TypeVarTuple, overload
 
-from sqlalchemy import ColumnElement, Executable, Result, ScalarResult, any_, bindparam
+from sqlalchemy import ColumnElement, Executable, Result, ScalarResult, any_, bindparam, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
@@ -85,6 +85,28 @@ class StoreSession:
     async def scalars(self, statement: Executable) -> ScalarResult[Any]:
         with outage_as_unavailable():
             return await self._session.scalars(statement)
+
+    async def run_on_postgresql(self, sql: str, *arguments: Any) -> list[Any]:
+        """Run one statement on the unit's own asyncpg connection, inside its transaction.
+
+        For the few hot statements SQLAlchemy cannot express cheaply (one statement that
+        writes several tables from array parameters); the caller builds `sql` from the
+        models. It runs in the unit's transaction (begun first if no statement has begun
+        it yet), so it commits or rolls back with the rest of the unit.
+        """
+        if not self.on_postgresql:
+            raise RuntimeError("run_on_postgresql needs PostgreSQL")
+        with outage_as_unavailable():
+            connection = await self._session.connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            if driver is None:
+                raise RuntimeError("the unit of work has no driver connection")
+            if not driver.is_in_transaction():
+                # SQLAlchemy begins the driver's transaction with its first statement.
+                await self._session.execute(text("SELECT 1"))
+            if not driver.is_in_transaction():
+                raise RuntimeError("run_on_postgresql runs inside the unit's transaction")
+            return list(await driver.fetch(sql, *arguments))
 
     def add(self, row: object) -> None:
         self._session.add(row)

@@ -1,15 +1,21 @@
-"""New cases opened by tips, written many at a time: one statement per table for all of them.
+"""New cases opened by tips, written many at a time (domain/tip_intake.py groups them).
 
 A tip's rows (the case, its first message, the keys that message is wrapped for, the inbox
-rows and the `case.created` outbox row) are the same five kinds for every tip, so a batch
-of tips costs five statements, not five per tip (domain/intake.py batches them).
+rows and the `case.created` outbox row) are the same five kinds for every tip. On
+PostgreSQL a whole group is one statement from array parameters, one round trip on the
+unit's own asyncpg connection (SQLAlchemy's per-statement work was most of a tip's write);
+on SQLite, one executemany per table.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.store.records import NewCase, field_values
@@ -35,66 +41,135 @@ class NewCaseRepository:
             _check(new_case)
         if not new_cases:
             return []
-        dialect_insert = postgresql.insert if self._session.on_postgresql else sqlite.insert
-        cases = dialect_insert(CASES).on_conflict_do_nothing(index_elements=["locator_hash"])
         # In locator-hash order: two units inserting the same hashes take their locks in
         # one order, so a re-used code makes one wait for the other, never a deadlock.
-        rows = sorted(
-            (field_values(new_case.case) for new_case in new_cases),
-            key=lambda row: bytes(row["locator_hash"]),
-        )
-        inserted = await self._session.execute(cases.returning(CASES.c.id), rows)
-        written_ids = set(inserted.scalars())
-        written = [new_case for new_case in new_cases if new_case.case.id in written_ids]
-        if written:
-            await self._write_rows(written)
+        ordered = sorted(new_cases, key=lambda new_case: new_case.case.locator_hash)
+        rows = _rows_of(ordered)
+        if self._session.on_postgresql:
+            written_ids = await self._write_in_one_statement(rows)
+        else:
+            written_ids = await self._write_table_by_table(rows)
         return [new_case.case.id in written_ids for new_case in new_cases]
 
-    async def _write_rows(self, written: Sequence[NewCase]) -> None:
-        # Plain executemany statements on the tables: no ORM unit of work, no RETURNING.
-        await self._session.execute(
-            insert(MESSAGES), [field_values(new_case.tip) for new_case in written]
+    async def _write_in_one_statement(self, rows: dict[Table, list[dict[str, Any]]]) -> set[Any]:
+        """PostgreSQL: every table from array parameters in one statement, one round trip."""
+        arguments = [
+            [_driver_value(row[name]) for row in rows[table]]
+            for table in _TABLES
+            for name in _COLUMNS[table]
+        ]
+        found = await self._session.run_on_postgresql(_one_statement(), *arguments)
+        return {record[0] for record in found}
+
+    async def _write_table_by_table(self, rows: dict[Table, list[dict[str, Any]]]) -> set[Any]:
+        """SQLite (a local file: round trips cost nothing): one executemany per table."""
+        cases = sqlite.insert(CASES).on_conflict_do_nothing(index_elements=["locator_hash"])
+        inserted = await self._session.execute(cases.returning(CASES.c.id), rows[CASES])
+        written_ids = set(inserted.scalars())
+        written_messages = {row["id"] for row in rows[MESSAGES] if row["case_id"] in written_ids}
+        for table in _TABLES[1:]:
+            key = "message_id" if table is MESSAGE_RECIPIENTS else "case_id"
+            chosen = written_messages if table is MESSAGE_RECIPIENTS else written_ids
+            kept = [row for row in rows[table] if row[key] in chosen]
+            if kept:
+                await self._session.execute(insert(table), kept)
+        return written_ids
+
+
+# The tables a new case writes, parents first; the columns given for each (the outbox's id
+# comes from its sequence).
+_TABLES: Final = (CASES, MESSAGES, MESSAGE_RECIPIENTS, INBOX_ENTRIES, OUTBOX)
+_COLUMNS: Final = {
+    table: tuple(
+        column.name for column in table.columns if column.name != "id" or table is not OUTBOX
+    )
+    for table in _TABLES
+}
+
+
+def _rows_of(new_cases: Sequence[NewCase]) -> dict[Table, list[dict[str, Any]]]:
+    rows: dict[Table, list[dict[str, Any]]] = {table: [] for table in _TABLES}
+    for new_case in new_cases:
+        case, tip = new_case.case, new_case.tip
+        rows[CASES].append(field_values(case))
+        rows[MESSAGES].append(field_values(tip))
+        rows[MESSAGE_RECIPIENTS].extend(
+            {
+                "message_id": tip.id,
+                "key_id": recipient.key_id,
+                "investigator_id": recipient.investigator_id,
+                "recipient_kind": recipient.kind,
+            }
+            for recipient in new_case.recipients
         )
-        await self._session.execute(
-            insert(MESSAGE_RECIPIENTS),
-            [
-                {
-                    "message_id": new_case.tip.id,
-                    "key_id": recipient.key_id,
-                    "investigator_id": recipient.investigator_id,
-                    "recipient_kind": recipient.kind,
-                }
-                for new_case in written
-                for recipient in new_case.recipients
-            ],
-        )
-        inbox_rows = [
+        rows[INBOX_ENTRIES].extend(
             {
                 "investigator_id": investigator_id,
-                "case_id": new_case.case.id,
-                "added_at": new_case.case.created_at,
+                "case_id": case.id,
+                "added_at": case.created_at,
+                "last_seen_at": None,
             }
-            for new_case in written
             for investigator_id in new_case.inboxes
-        ]
-        if inbox_rows:
-            await self._session.execute(insert(INBOX_ENTRIES), inbox_rows)
-        await self._session.execute(
-            insert(OUTBOX),
-            [
-                {
-                    "topic": new_case.event_topic,
-                    "payload": dict(new_case.event_payload),
-                    "case_id": new_case.case.id,
-                    "created_at": new_case.case.created_at,
-                    "available_at": new_case.case.created_at,
-                    "attempts": 0,
-                    "last_error": None,
-                    "delivered_at": None,
-                }
-                for new_case in written
-            ],
         )
+        rows[OUTBOX].append(
+            {
+                "topic": new_case.event_topic,
+                "payload": dict(new_case.event_payload),
+                "case_id": case.id,
+                "created_at": case.created_at,
+                "available_at": case.created_at,
+                "attempts": 0,
+                "last_error": None,
+                "delivered_at": None,
+            }
+        )
+    return rows
+
+
+def _driver_value(value: Any) -> Any:
+    """A value as asyncpg takes it in an array parameter (JSON as its text), with the
+    column types' own rule: no naive datetimes."""
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, datetime) and value.utcoffset() is None:
+        raise ValueError("naive datetimes are not stored; pass a timezone-aware UTC time")
+    return value
+
+
+# Each table's CTE, and which of its given rows it keeps: those of the cases (or the
+# messages) the statement actually inserted.
+_KEPT: Final = {
+    CASES: ("opened", "ON CONFLICT (locator_hash) DO NOTHING RETURNING id"),
+    MESSAGES: ("tips", "WHERE given.case_id IN (SELECT id FROM opened) RETURNING id"),
+    MESSAGE_RECIPIENTS: ("recipients", "WHERE given.message_id IN (SELECT id FROM tips)"),
+    INBOX_ENTRIES: ("inboxes", "WHERE given.case_id IN (SELECT id FROM opened)"),
+    OUTBOX: ("events", "WHERE given.case_id IN (SELECT id FROM opened)"),
+}
+
+
+@functools.cache
+def _one_statement() -> str:
+    """INSERT … SELECT FROM unnest(arrays) for each table, chained by data-modifying CTEs.
+
+    Built from the models (no input reaches the text), so a column a migration adds is
+    written here too. A skipped case leaves nothing behind (see `_KEPT`).
+    """
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    parts = []
+    number = 0
+    for table in _TABLES:
+        names = _COLUMNS[table]
+        arrays = []
+        for name in names:
+            number += 1
+            arrays.append(f"${number}::{table.c[name].type.compile(dialect=dialect)}[]")
+        columns = ", ".join(names)
+        name, keep = _KEPT[table]
+        parts.append(
+            f"{name} AS (INSERT INTO {table.name} ({columns}) SELECT {columns} "  # noqa: S608
+            f"FROM unnest({', '.join(arrays)}) AS given({columns}) {keep})"
+        )
+    return f"WITH {', '.join(parts)} SELECT id FROM opened"  # noqa: S608 - names from the models
 
 
 def _check(new_case: NewCase) -> None:
