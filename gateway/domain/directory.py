@@ -88,9 +88,9 @@ class DirectoryBook:
 
     async def _rows_if_moved(self, tx: Transaction) -> list[StoredEntry] | None:
         """None while the cached directory is at the stored head, else every stored entry."""
-        tail = await tx.directory.tail()
+        head = await tx.directory.head()
         cached = self._cached
-        if cached is not None and _is_at(cached, tail):
+        if cached is not None and _is_at(cached, head):
             return None
         return await tx.directory.list_all()
 
@@ -133,8 +133,10 @@ class DirectoryBook:
             return extended
 
 
-def _is_at(directory: Directory, tail: StoredEntry | None) -> bool:
-    """Whether a verified directory is exactly the stored chain whose last entry is `tail`."""
-    if tail is None:
+def _is_at(directory: Directory, head: tuple[int, bytes] | None) -> bool:
+    """Whether a verified directory is exactly the stored chain whose last entry has
+    `head`'s sequence number and hash."""
+    if head is None:
         return not directory.entries
-    return directory.next_seq - 1 == tail.seq and tail.entry_hash == directory.head
+    seq, entry_hash = head
+    return directory.next_seq - 1 == seq and entry_hash == directory.head

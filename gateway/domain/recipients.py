@@ -16,7 +16,7 @@ from gateway.crypto.directory import RECOVERY, TRIAGE, Member, VettedSet
 from gateway.crypto.keys import key_id
 from gateway.domain.errors import RecipientNotVetted
 from gateway.store import Transaction
-from gateway.store.records import Investigator, Recipient, RecipientKind
+from gateway.store.records import AccountStatus, Recipient, RecipientKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ def receiving_investigators(rule: RecipientRule) -> tuple[str, ...]:
 
 async def accounts_of(
     tx: Transaction, rules: Collection[RecipientRule]
-) -> Mapping[str, Investigator]:
+) -> Mapping[str, AccountStatus]:
     """The accounts of the rules' investigators that have one, by directory id (one query)."""
     wanted: dict[UUID, None] = {}
     for rule in rules:
@@ -86,11 +86,11 @@ async def accounts_of(
                 wanted[UUID(investigator_id)] = None
             except ValueError:
                 continue  # the directory only records account ids, but trust nothing stored
-    return {str(account.id): account for account in await tx.investigators.get_many(list(wanted))}
+    return {str(account.id): account for account in await tx.investigators.statuses(list(wanted))}
 
 
 def recipient_rows(
-    rule: RecipientRule, reporter_public_key: bytes, accounts: Mapping[str, Investigator]
+    rule: RecipientRule, reporter_public_key: bytes, accounts: Mapping[str, AccountStatus]
 ) -> list[Recipient]:
     """The index of keys a message is wrapped for (after `rule.check` proved them exact)."""
     rows = [Recipient(key_id=key_id(reporter_public_key), kind=RecipientKind.REPORTER)]

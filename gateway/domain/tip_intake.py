@@ -42,9 +42,9 @@ from gateway.domain.recipients import RecipientRule
 from gateway.domain.reporter_access import ReporterStatus
 from gateway.store import Database, DatabaseUnavailable, Transaction
 from gateway.store.records import (
+    AccountStatus,
     Case,
     CaseStatus,
-    Investigator,
     InvestigatorStatus,
     Message,
     MessageKind,
@@ -257,7 +257,7 @@ def _rule_or_refusal(vetted: VettedSet, tip: NewTip) -> RecipientRule | GatewayE
     return rule
 
 
-def _new_case(tip: NewTip, rule: RecipientRule, accounts: Mapping[str, Investigator]) -> NewCase:
+def _new_case(tip: NewTip, rule: RecipientRule, accounts: Mapping[str, AccountStatus]) -> NewCase:
     at = tip.received_at
     case = Case(
         id=uuid.uuid4(),

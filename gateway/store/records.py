@@ -190,6 +190,14 @@ class Investigator:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """Just whether an investigator has an account and in which state (a light read)."""
+
+    id: UUID
+    status: InvestigatorStatus
+
+
+@dataclass(frozen=True, slots=True)
 class Invite:
     id: UUID
     token_hash: bytes

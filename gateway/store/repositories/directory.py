@@ -68,6 +68,18 @@ class DirectoryRepository:
             raise DirectorySequenceRefused("this directory entry number is taken") from error
         return _record(row)
 
+    async def head(self) -> tuple[int, bytes] | None:
+        """The last entry's sequence number and hash: all a cached directory needs to know
+        whether it is still current."""
+        found = (
+            await self._session.execute(
+                select(DirectoryEntryRow.seq, DirectoryEntryRow.entry_hash)
+                .order_by(DirectoryEntryRow.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        return None if found is None else (found[0], found[1])
+
     async def tail(self) -> DirectoryEntry | None:
         row = await self._session.scalar(
             select(DirectoryEntryRow).order_by(DirectoryEntryRow.seq.desc()).limit(1)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.store.errors import UsernameTaken
 from gateway.store.models import InvestigatorRow
-from gateway.store.records import Investigator, InvestigatorStatus, JSONValue
+from gateway.store.records import AccountStatus, Investigator, InvestigatorStatus, JSONValue
 from gateway.store.session import StoreSession
 
 
@@ -106,6 +106,20 @@ class InvestigatorRepository:
             .limit(1)
         )
         return investigator_record(row) if row is not None else None
+
+    async def statuses(self, investigator_ids: Collection[UUID]) -> list[AccountStatus]:
+        """Which of these ids have an account, and its state: two columns, not the row."""
+        if not investigator_ids:
+            return []
+        result = await self._session.execute(
+            select(InvestigatorRow.id, InvestigatorRow.status).where(
+                self._session.one_of(InvestigatorRow.id, list(investigator_ids))
+            )
+        )
+        return [
+            AccountStatus(id=account_id, status=InvestigatorStatus(status))
+            for account_id, status in result
+        ]
 
     async def get_many(self, investigator_ids: Collection[UUID]) -> list[Investigator]:
         if not investigator_ids:

@@ -38,9 +38,17 @@ async def test_entries_are_appended_in_order_and_kept_byte_for_byte(database: Da
     async with database.transaction(read_only=True) as tx:
         listed = await tx.directory.list_all()
         tail = await tx.directory.tail()
+        head = await tx.directory.head()
     assert listed == [first, second, third]
     assert listed[0].entry_bytes == canonical
     assert tail == third
+    assert head == (third.seq, third.entry_hash)
+
+
+async def test_an_empty_directory_has_no_head(database: Database) -> None:
+    async with database.transaction(read_only=True) as tx:
+        assert await tx.directory.head() is None
+        assert await tx.directory.tail() is None
 
 
 @pytest.mark.parametrize("wrong_seq", [0, 2, 5])
