@@ -137,10 +137,11 @@ class OutboxRelay:
         now = self._clock.now()
         async with self._database.transaction() as tx:
             # Only live topics: other deliverers (the webhook) take their own rows.
-            claimed = await tx.outbox.claim(
+            with_inboxes = await tx.outbox.claim_with_inboxes(
                 now=now, lease=self._lease, limit=self._batch_size, topics=TOPICS
             )
-            heard_by = await audiences(tx, claimed)
+        claimed = [message for message, _ in with_inboxes]
+        heard_by = {message.id: _with_named(message, on_case) for message, on_case in with_inboxes}
         if not claimed:
             return 0
         for_person: dict[UUID, list[bytes]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, replace
@@ -13,6 +14,7 @@ from sqlalchemy import ColumnElement, Table, case, delete, func, insert, literal
 
 from gateway.store.models import OutboxRow
 from gateway.store.records import JSONValue, OutboxMessage
+from gateway.store.repositories.inbox import InboxRepository
 from gateway.store.session import StoreSession
 
 # Delivery errors are stored as short codes only, so that no response body, URL or
@@ -108,6 +110,43 @@ class OutboxRepository:
             (OutboxMessage(**{**row._asdict(), "payload": dict(row.payload)}) for row in rows),
             key=lambda message: message.id,
         )
+
+    async def claim_with_inboxes(
+        self, *, now: datetime, lease: timedelta, limit: int, topics: Collection[str]
+    ) -> list[tuple[OutboxMessage, list[UUID]]]:
+        """`claim`, each row with the investigators whose inbox holds its case (ids sorted).
+
+        On PostgreSQL one statement, one round trip: the relay runs it for every round.
+        """
+        if not self._session.on_postgresql:
+            claimed = await self.claim(now=now, lease=lease, limit=limit, topics=topics)
+            on_cases = await InboxRepository(self._session).investigators_of_cases(
+                {message.case_id for message in claimed if message.case_id is not None}
+            )
+            return [
+                (message, on_cases[message.case_id] if message.case_id is not None else [])
+                for message in claimed
+            ]
+        rows = await self._session.run_on_postgresql(
+            _CLAIM_WITH_INBOXES, now, list(topics), limit, now + lease
+        )
+        return [
+            (
+                OutboxMessage(
+                    id=row["id"],
+                    topic=row["topic"],
+                    payload=_json_object(row["payload"]),
+                    case_id=row["case_id"],
+                    created_at=row["created_at"],
+                    available_at=row["available_at"],
+                    attempts=row["attempts"],
+                    last_error=row["last_error"],
+                    delivered_at=row["delivered_at"],
+                ),
+                list(row["inboxes"]),
+            )
+            for row in rows
+        ]
 
     async def mark_delivered(self, message_ids: Collection[int], *, at: datetime) -> int:
         if not message_ids:
@@ -207,3 +246,31 @@ class OutboxRepository:
             delete(OutboxRow).where(OutboxRow.delivered_at < before)
         )
         return int(result.rowcount)
+
+
+def _json_object(value: Any) -> dict[str, JSONValue]:
+    # SQLAlchemy's asyncpg dialect decodes JSON on the connection; a bare one gives text.
+    return dict(json.loads(value) if isinstance(value, str | bytes) else value)
+
+
+# `claim` and the audience query in one statement (constant text: one prepared statement).
+_CLAIM_WITH_INBOXES: Final = """
+WITH due AS (
+    SELECT id FROM outbox
+    WHERE delivered_at IS NULL AND available_at <= $1 AND topic = ANY($2::varchar[])
+    ORDER BY available_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE outbox SET available_at = $4, attempts = outbox.attempts + 1
+    FROM due WHERE outbox.id = due.id
+    RETURNING outbox.*
+)
+SELECT claimed.*, ARRAY(
+    SELECT investigator_id FROM inbox_entries
+    WHERE inbox_entries.case_id = claimed.case_id
+    ORDER BY investigator_id
+) AS inboxes
+FROM claimed
+ORDER BY claimed.id
+"""

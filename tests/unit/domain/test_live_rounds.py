@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from unittest.mock import patch
 from uuid import UUID
 
 import pytest
@@ -19,6 +20,7 @@ from gateway.domain.events import CASE_CREATED, ESCALATION
 from gateway.domain.live import AUDIENCE_FIELD, OutboxRelay, channel_for, events_in
 from gateway.store import Database
 from gateway.store.repositories.outbox import OUTBOX
+from gateway.store.session import StoreSession
 from tests.unit.domain.test_live import ManualClock
 from tests.unit.store.builders import add_case, add_investigator
 
@@ -47,7 +49,8 @@ class BrokerCalls:
 
 @contextmanager
 def statements(database: Database) -> Iterator[list[str]]:
-    """The SQL statements the real engine sends while the block runs."""
+    """The SQL statements the real engine sends while the block runs (SQLAlchemy's and those
+    the store runs on asyncpg directly)."""
     sent: list[str] = []
 
     def record(_connection: object, _cursor: object, statement: str, *_: object) -> None:
@@ -55,10 +58,18 @@ def statements(database: Database) -> Iterator[list[str]]:
         if not statement.lstrip().upper().startswith(("PRAGMA", "BEGIN")):
             sent.append(statement)
 
+    # The statements the store runs on asyncpg directly pass by SQLAlchemy's events.
+    run_directly = StoreSession.run_on_postgresql
+
+    async def recorded_and_run(session: StoreSession, sql: str, *arguments: Any) -> list[Any]:
+        sent.append(sql)
+        return await run_directly(session, sql, *arguments)
+
     engine = database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        yield sent
+        with patch.object(StoreSession, "run_on_postgresql", recorded_and_run):
+            yield sent
     finally:
         event.remove(engine, "before_cursor_execute", record)
 
@@ -195,7 +206,7 @@ async def test_a_broker_failing_in_the_middle_of_a_round_puts_every_row_back_del
         assert {row.last_error for row in put_back} == {"broker_unavailable"}
         assert all(row.available_at > clock.now() for row in put_back)
         # One UPDATE claimed the rows and one put them all back.
-        assert sum(s.lstrip().upper().startswith("UPDATE") for s in sent) == 2
+        assert sum("UPDATE OUTBOX" in " ".join(s.upper().split()) for s in sent) == 2
 
         assert await relay.deliver_due() == 0  # backing off: not due yet
         clock.advance(5)

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.store import Database
 from tests.fixtures.database import postgres_only
-from tests.unit.store.builders import add_case, at
+from tests.unit.store.builders import add_case, add_investigator, at
 
 LEASE = timedelta(minutes=2)
 
@@ -244,3 +244,51 @@ async def test_two_claimers_on_postgresql_skip_each_others_locked_rows(
             second_claim = await second.outbox.claim(now=at(1), lease=LEASE, limit=10)
     assert [message.id for message in first_claim] == ids[:4]
     assert [message.id for message in second_claim] == ids[4:]
+
+
+async def test_a_claim_with_inboxes_gives_each_row_the_investigators_whose_inbox_holds_its_case(
+    database: Database,
+) -> None:
+    async with database.transaction() as tx:
+        people = sorted([(await add_investigator(tx)).id for _ in range(3)])
+        shared, _ = await add_case(tx, investigators=people)
+        alone, _ = await add_case(tx, investigators=people[:1])
+        nobodys, _ = await add_case(tx)
+        for case_id in (shared.id, alone.id, nobodys.id):
+            await tx.outbox.enqueue("case.created", {"mine": 1}, at=at(0), case_id=case_id)
+        await tx.outbox.enqueue("case.created", {"mine": 1, "no": "case"}, at=at(0))
+        await tx.outbox.enqueue("webhook.alarm", {"other": "deliverer"}, at=at(0))
+
+    async with database.transaction() as tx:
+        claimed = await tx.outbox.claim_with_inboxes(
+            now=at(1), lease=LEASE, limit=10, topics=["case.created"]
+        )
+    async with database.transaction() as tx:
+        again = await tx.outbox.claim_with_inboxes(
+            now=at(1), lease=LEASE, limit=10, topics=["case.created"]
+        )
+
+    # (add_case writes rows of its own; these are the ones written here)
+    mine = [(message, inboxes) for message, inboxes in claimed if "mine" in message.payload]
+    assert [(message.case_id, inboxes) for message, inboxes in mine] == [
+        (shared.id, people),
+        (alone.id, people[:1]),
+        (nobodys.id, []),
+        (None, []),
+    ]
+    assert mine[-1][0].payload == {"mine": 1, "no": "case"}
+    assert "webhook.alarm" not in {message.topic for message, _ in claimed}
+    assert {message.attempts for message, _ in claimed} == {1}
+    assert {message.available_at for message, _ in claimed} == {at(1) + LEASE}
+    assert again == []  # leased
+
+
+async def test_a_claim_with_inboxes_takes_at_most_its_limit_oldest_first(
+    database: Database,
+) -> None:
+    ids = await _enqueue(database, 5)
+    async with database.transaction() as tx:
+        claimed = await tx.outbox.claim_with_inboxes(
+            now=at(1), lease=LEASE, limit=3, topics=["case.created"]
+        )
+    assert [message.id for message, _ in claimed] == ids[:3]
