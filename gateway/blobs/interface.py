@@ -40,7 +40,7 @@ class BlobStore(Protocol):
         """
         ...
 
-    def read(self, key: str, *, chunk_size: int = 65536) -> AsyncIterator[bytes]:
+    def read(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
         """Stream a complete blob; raises `BlobNotFound` on first iteration if missing."""
         ...
 
