@@ -44,7 +44,6 @@ from gateway.store import Database, DatabaseUnavailable, Transaction
 from gateway.store.records import (
     AccountStatus,
     Case,
-    CaseStatus,
     InvestigatorStatus,
     Message,
     MessageKind,
@@ -259,24 +258,14 @@ def _rule_or_refusal(vetted: VettedSet, tip: NewTip) -> RecipientRule | GatewayE
 
 def _new_case(tip: NewTip, rule: RecipientRule, accounts: Mapping[str, AccountStatus]) -> NewCase:
     at = tip.received_at
-    case = Case(
-        id=uuid.uuid4(),
+    # The tip is the case's first message.
+    case = Case.opened(
+        case_id=uuid.uuid4(),
         locator_hash=tip.locator_hash,
         reporter_public_key=tip.reporter_public_key,
-        status=CaseStatus.NEW,
         urgent=tip.urgent,
-        created_at=at,
-        updated_at=at,
-        last_activity_at=at,
-        last_message_seq=1,
-        assignee_id=None,
-        acknowledged_at=None,
-        acknowledged_by=None,
-        escalation_level=0,
-        next_escalation_at=None,
-        consent=None,
-        consent_updated_at=None,
-        closed_at=None,
+        at=at,
+        messages=1,
     )
     message = Message(
         id=uuid.uuid4(),

@@ -93,6 +93,40 @@ class Case:
     consent_updated_at: datetime | None
     closed_at: datetime | None
 
+    @classmethod
+    def opened(
+        cls,
+        *,
+        case_id: UUID,
+        locator_hash: bytes,
+        reporter_public_key: bytes,
+        urgent: bool,
+        at: datetime,
+        messages: int = 0,
+        next_escalation_at: datetime | None = None,
+    ) -> Case:
+        """A case as it is opened: status new, nobody assigned or acknowledging, `messages`
+        stored with it so far."""
+        return cls(
+            id=case_id,
+            locator_hash=locator_hash,
+            reporter_public_key=reporter_public_key,
+            status=CaseStatus.NEW,
+            urgent=urgent,
+            created_at=at,
+            updated_at=at,
+            last_activity_at=at,
+            last_message_seq=messages,
+            assignee_id=None,
+            acknowledged_at=None,
+            acknowledged_by=None,
+            escalation_level=0,
+            next_escalation_at=next_escalation_at,
+            consent=None,
+            consent_updated_at=None,
+            closed_at=None,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Recipient:

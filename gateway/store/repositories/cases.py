@@ -67,24 +67,13 @@ class CaseRepository:
         """A new case in status `new`, with no messages yet (append the tip in the same unit)."""
         if len(locator_hash) != 32 or len(reporter_public_key) != 32:
             raise ValueError("locator hash and reporter public key are 32 bytes each")
-        case = Case(
-            id=uuid.uuid4(),
+        case = Case.opened(
+            case_id=uuid.uuid4(),
             locator_hash=locator_hash,
             reporter_public_key=reporter_public_key,
-            status=CaseStatus.NEW,
             urgent=urgent,
-            created_at=at,
-            updated_at=at,
-            last_activity_at=at,
-            last_message_seq=0,
-            assignee_id=None,
-            acknowledged_at=None,
-            acknowledged_by=None,
-            escalation_level=0,
+            at=at,
             next_escalation_at=next_escalation_at,
-            consent=None,
-            consent_updated_at=None,
-            closed_at=None,
         )
         try:
             # A Core insert: the ORM's unit of work costs several times the CPU per row and

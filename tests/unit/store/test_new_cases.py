@@ -14,7 +14,6 @@ from sqlalchemy import Table, select
 from gateway.store import Database
 from gateway.store.records import (
     Case,
-    CaseStatus,
     Message,
     MessageKind,
     NewCase,
@@ -36,24 +35,13 @@ def new_case(
     locator_hash: bytes | None = None,
 ) -> NewCase:
     when = at(minute)
-    case = Case(
-        id=uuid.uuid4(),
+    case = Case.opened(
+        case_id=uuid.uuid4(),
         locator_hash=locator_hash or os.urandom(32),
         reporter_public_key=os.urandom(32),
-        status=CaseStatus.NEW,
         urgent=urgent,
-        created_at=when,
-        updated_at=when,
-        last_activity_at=when,
-        last_message_seq=1,
-        assignee_id=None,
-        acknowledged_at=None,
-        acknowledged_by=None,
-        escalation_level=0,
-        next_escalation_at=None,
-        consent=None,
-        consent_updated_at=None,
-        closed_at=None,
+        at=when,
+        messages=1,
     )
     sealed = envelope(500)
     tip = Message(
