@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from gateway.config import Settings
 from gateway.crypto.envelope import Envelope
 from gateway.domain.directory import DirectoryBook
 from gateway.domain.errors import Conflict, InvalidInput, RecipientNotVetted, UnknownAttachment
@@ -64,6 +65,27 @@ def tip_for(hotline: Hotline, triage: list[VettedPerson], **options: Any) -> New
     return new_tip(hotline, reporter, sealed("tip", tip_recipients(triage, reporter)), **options)
 
 
+@pytest.fixture
+async def counted_intake(
+    settings: Settings, hotline: Hotline, organisation: Organisation
+) -> AsyncIterator[tuple[TipIntake, list[int]]]:
+    """An intake on a database handle of its own, and how many units of work it has begun.
+
+    The app's own handle also serves its background work (the relay polls), so its
+    begins would not all be the intake's.
+    """
+    own = Database.from_url(settings.database_url)
+    intake = TipIntake(
+        own, DirectoryBook(own, organisation.public_key, hotline.clock), EmergencyRules()
+    )
+    try:
+        with counted_units(own) as units:
+            yield intake, units
+    finally:
+        await intake.close()
+        await own.close()
+
+
 @contextmanager
 def counted_units(database: Database) -> Iterator[list[int]]:
     """How many transactions begin on the engine meanwhile (a list holding one count)."""
@@ -100,12 +122,14 @@ async def triage(hotline: Hotline, organisation: Organisation) -> list[VettedPer
 
 
 async def test_tips_that_arrive_together_are_written_in_one_unit_each_with_all_its_rows(
-    hotline: Hotline, triage: list[VettedPerson]
+    hotline: Hotline,
+    triage: list[VettedPerson],
+    counted_intake: tuple[TipIntake, list[int]],
 ) -> None:
+    intake, units = counted_intake
     tips = [tip_for(hotline, triage) for _ in range(12)]
 
-    with counted_units(hotline.database) as units:
-        answers = await submit_together(hotline.tip_intake, tips)
+    answers = await submit_together(intake, tips)
 
     assert units == [1]
     assert all(isinstance(answer, WrittenTip) for answer in answers)
@@ -126,8 +150,11 @@ async def test_tips_that_arrive_together_are_written_in_one_unit_each_with_all_i
 
 
 async def test_a_refused_tip_gets_its_own_refusal_and_the_rest_of_its_group_is_written(
-    hotline: Hotline, triage: list[VettedPerson]
+    hotline: Hotline,
+    triage: list[VettedPerson],
+    counted_intake: tuple[TipIntake, list[int]],
 ) -> None:
+    intake, units = counted_intake
     reporter = AnonymousReporter()
     missing_a_recipient = new_tip(
         hotline, reporter, sealed("tip", tip_recipients(triage[:1], reporter))
@@ -138,8 +165,7 @@ async def test_a_refused_tip_gets_its_own_refusal_and_the_rest_of_its_group_is_w
     good = [tip_for(hotline, triage) for _ in range(3)]
     tips = [good[0], missing_a_recipient, good[1], investigator_as_reporter, good[2]]
 
-    with counted_units(hotline.database) as units:
-        answers = await submit_together(hotline.tip_intake, tips)
+    answers = await submit_together(intake, tips)
 
     assert units == [1]
     assert isinstance(answers[1], RecipientNotVetted)
@@ -181,16 +207,16 @@ async def test_a_pickup_code_in_use_refuses_only_the_tip_that_reuses_it(
 
 
 async def test_a_tip_with_attachments_is_written_in_a_group_of_its_own(
-    hotline: Hotline, triage: list[VettedPerson]
+    hotline: Hotline,
+    triage: list[VettedPerson],
+    counted_intake: tuple[TipIntake, list[int]],
 ) -> None:
+    intake, units = counted_intake
     before = tip_for(hotline, triage)
     claiming_an_unknown_upload = tip_for(hotline, triage, attachment_ids=(uuid.uuid4(),))
     after = [tip_for(hotline, triage) for _ in range(3)]
 
-    with counted_units(hotline.database) as units:
-        answers = await submit_together(
-            hotline.tip_intake, [before, claiming_an_unknown_upload, *after]
-        )
+    answers = await submit_together(intake, [before, claiming_an_unknown_upload, *after])
 
     # [before] | [the one with attachments] | [the three after it]
     assert units == [3]
@@ -200,13 +226,15 @@ async def test_a_tip_with_attachments_is_written_in_a_group_of_its_own(
 
 
 async def test_a_group_that_fails_for_an_unexpected_reason_is_retried_tip_by_tip(
-    hotline: Hotline, triage: list[VettedPerson]
+    hotline: Hotline,
+    triage: list[VettedPerson],
+    counted_intake: tuple[TipIntake, list[int]],
 ) -> None:
+    intake, units = counted_intake
     good = [tip_for(hotline, triage) for _ in range(3)]
     broken = replace(tip_for(hotline, triage), locator_hash=b"short")
 
-    with counted_units(hotline.database) as units:
-        answers = await submit_together(hotline.tip_intake, [good[0], broken, good[1], good[2]])
+    answers = await submit_together(intake, [good[0], broken, good[1], good[2]])
 
     assert units == [1 + 4]  # the group, then each tip alone
     assert isinstance(answers[1], ValueError)
