@@ -43,7 +43,10 @@ logger = logging.getLogger("gateway.domain.reporting")
 
 VERSION: Final = 1
 TIP: Final = "tip"
-REPLY_KINDS: Final = REPORTER_KINDS - {TIP}
+# A consent answer changes the case's consent state with the words, so it has an endpoint of
+# its own (domain/consent.py); here it would be stored without the state changing.
+CONSENT_ANSWER: Final = "consent_answer"
+REPLY_KINDS: Final = REPORTER_KINDS - {TIP, CONSENT_ANSWER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,10 @@ class ReplySubmission:
         read_object(body, what=what, required={"v", "envelope"}, optional={"pow", "attachments"})
         read_version(body, what=what, supported=VERSION)
         envelope = parse_envelope(body["envelope"])
+        if envelope.kind == CONSENT_ANSWER:
+            raise InvalidInput(
+                "A consent answer goes to POST /api/v1/reporter/consent, with the choice."
+            )
         if envelope.kind not in REPLY_KINDS:
             raise InvalidInput(f"A reporter's message has kind {' or '.join(sorted(REPLY_KINDS))}.")
         return cls(

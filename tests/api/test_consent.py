@@ -249,3 +249,33 @@ async def test_the_reporters_client_answers_a_request_it_has_read(
     with pytest.raises(ApiError) as refused:
         await answer_consent(reporter, transport, elsewhere, given=True)
     assert refused.value.status == 400
+
+
+async def test_a_consent_answer_sent_as_a_reply_is_refused_and_changes_nothing(
+    client: Client, hotline: Hotline, organisation: Organisation
+) -> None:
+    """Stored without its choice, the words would read as given or refused to nobody."""
+    triage = await vetted_person(hotline, organisation, "triage")
+    reporter, case_id = await asked(client, hotline, triage)
+    async with hotline.database.transaction(read_only=True) as tx:
+        before = [m.seq for m in await tx.messages.list_for_case(case_id)]
+
+    response = await client.post(
+        "/api/v1/reporter/messages",
+        json={
+            "v": 1,
+            "envelope": answer_envelope(reporter, triage, case_id).to_json(),
+            "pow": await solved_proof(client, "reply"),
+        },
+        headers=reporter.authorization,
+    )
+
+    assert response.status == 400
+    refusal = await response.json()
+    assert refusal["error"]["code"] == "invalid_input"
+    assert "/api/v1/reporter/consent" in refusal["error"]["message"]
+    async with hotline.database.transaction(read_only=True) as tx:
+        case = await tx.cases.get(case_id)
+        assert [m.seq for m in await tx.messages.list_for_case(case_id)] == before
+    assert case is not None
+    assert case.consent is ConsentState.REQUESTED

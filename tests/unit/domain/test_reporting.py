@@ -79,20 +79,21 @@ def test_a_tip_body_that_is_not_exactly_right_is_refused(
         TipSubmission.from_json(_tip_body(**changes))
 
 
-def test_a_reporter_message_is_a_reply_or_a_consent_answer() -> None:
+def test_a_reporter_message_is_a_reply_and_a_consent_answer_is_sent_where_it_is_recorded() -> None:
     reporter = X25519KeyPair.generate()
-    for kind in ("reply", "consent_answer"):
-        envelope = seal(
+
+    def envelope_of(kind: str) -> dict[str, object]:
+        return seal(
             MessageContent(kind=kind, body="x", created=1),
             recipients=[reporter.public],
-            case="c-1",
-        )
-        assert ReplySubmission.from_json({"v": 1, "envelope": envelope.to_json()}).proof is None
-    tip = seal(
-        MessageContent(kind="tip", body="x", created=1), recipients=[reporter.public], case=None
-    )
-    with pytest.raises(InvalidInput):
-        ReplySubmission.from_json({"v": 1, "envelope": tip.to_json()})
+            case=None if kind == "tip" else "c-1",
+        ).to_json()
+
+    assert ReplySubmission.from_json({"v": 1, "envelope": envelope_of("reply")}).proof is None
+    with pytest.raises(InvalidInput, match="reporter/consent"):
+        ReplySubmission.from_json({"v": 1, "envelope": envelope_of("consent_answer")})
+    with pytest.raises(InvalidInput, match="kind reply"):
+        ReplySubmission.from_json({"v": 1, "envelope": envelope_of("tip")})
 
 
 def _member(investigator_id: str, *roles: str) -> Member:
