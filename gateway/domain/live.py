@@ -24,7 +24,7 @@ from uuid import UUID
 from gateway.broker import Broker, BrokerUnavailable
 from gateway.domain.clock import Clock
 from gateway.domain.events import TOPICS
-from gateway.store import Database, DatabaseUnavailable, Transaction
+from gateway.store import Database, DatabaseUnavailable
 from gateway.store.records import JSONValue, OutboxMessage
 
 logger = logging.getLogger("gateway.domain.live")
@@ -73,25 +73,9 @@ async def nudge(broker: Broker, investigator_ids: Iterable[UUID]) -> None:
         await broker.publish(channel_for(investigator_id), data)
 
 
-async def audience(tx: Transaction, message: OutboxMessage) -> list[UUID]:
-    """Who hears of an outbox row: the investigators on its case, plus any it names."""
-    return (await audiences(tx, [message]))[message.id]
-
-
-async def audiences(tx: Transaction, messages: Sequence[OutboxMessage]) -> dict[int, list[UUID]]:
-    """`audience` of each row, by row id, with one query for all their cases."""
-    on_cases = await tx.inbox.investigators_of_cases(
-        dict.fromkeys(message.case_id for message in messages if message.case_id is not None)
-    )
-    return {
-        message.id: _with_named(
-            message, on_cases[message.case_id] if message.case_id is not None else []
-        )
-        for message in messages
-    }
-
-
-def _with_named(message: OutboxMessage, on_case: list[UUID]) -> list[UUID]:
+def audience(message: OutboxMessage, on_case: list[UUID]) -> list[UUID]:
+    """Who hears of an outbox row: the investigators on its case (`on_case`), plus any it
+    names."""
     chosen = dict.fromkeys(on_case)
     named = message.payload.get(AUDIENCE_FIELD)
     if isinstance(named, list):
@@ -141,7 +125,7 @@ class OutboxRelay:
                 now=now, lease=self._lease, limit=self._batch_size, topics=TOPICS
             )
         claimed = [message for message, _ in with_inboxes]
-        heard_by = {message.id: _with_named(message, on_case) for message, on_case in with_inboxes}
+        heard_by = {message.id: audience(message, on_case) for message, on_case in with_inboxes}
         if not claimed:
             return 0
         for_person: dict[UUID, list[bytes]] = {}

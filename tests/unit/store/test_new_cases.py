@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -181,19 +182,17 @@ async def test_a_taken_locator_hash_skips_that_case_and_every_row_of_it(
 @pytest.mark.parametrize(
     ("broken", "refusal"),
     [
-        (lambda c: NewCase(**{**vars_of(c), "recipients": ()}), "at least one recipient"),
+        (lambda c: replace(c, recipients=()), "at least one recipient"),
         (
-            lambda c: NewCase(**{**vars_of(c), "inboxes": (c.inboxes[0], c.inboxes[0])}),
+            lambda c: replace(c, inboxes=(c.inboxes[0], c.inboxes[0])),
             "each inbox once",
         ),
         (
-            lambda c: NewCase(**{**vars_of(c), "tip": Message(**{**vars_of(c.tip), "seq": 2})}),
+            lambda c: replace(c, tip=replace(c.tip, seq=2)),
             "message number 1",
         ),
         (
-            lambda c: NewCase(
-                **{**vars_of(c), "case": Case(**{**vars_of(c.case), "locator_hash": b"x"})}
-            ),
+            lambda c: replace(c, case=replace(c.case, locator_hash=b"x")),
             "32 bytes",
         ),
     ],
@@ -211,7 +210,3 @@ async def test_a_malformed_case_refuses_the_group_before_anything_is_written(
             await tx.new_cases.write([good, broken(new_case(2, (person,)))])
 
     assert await stored(database, CASES, "id", [good.case.id]) == []
-
-
-def vars_of(record: Any) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in record.__dataclass_fields__}
