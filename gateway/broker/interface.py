@@ -185,6 +185,24 @@ class Broker(ABC):
         """
 
     @abstractmethod
+    async def throttle_all_then_remember_once(
+        self,
+        checks: Sequence[tuple[str, int, float]],
+        *,
+        key: str,
+        ttl: float,
+        counter: str,
+        window: float,
+    ) -> tuple[RateDecision, bool, int]:
+        """`throttle_all(checks)`, then, only if every limit allows,
+        `remember_once_counting(key, ...)`, in one atomic step (one round trip).
+
+        Returns (the decision, first time?, the counter's new count). When a limit refuses,
+        nothing is remembered or counted: (the refusal, False, 0). Arguments are checked as
+        those two methods check them, before anything is touched.
+        """
+
+    @abstractmethod
     async def increment(self, key: str, *, window: float) -> int:
         """Count one more; a counter starts at zero and vanishes `window` after its first count."""
 

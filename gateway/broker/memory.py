@@ -259,6 +259,30 @@ class MemoryBroker(Broker):
         first = await self.remember_once(key, ttl=ttl)
         return first, await self.increment(counter, window=window)
 
+    async def throttle_all_then_remember_once(
+        self,
+        checks: Sequence[tuple[str, int, float]],
+        *,
+        key: str,
+        ttl: float,
+        counter: str,
+        window: float,
+    ) -> tuple[RateDecision, bool, int]:
+        check_rate_limits(checks)
+        check_name("key", key)
+        check_seconds("ttl", ttl)
+        check_name("counter", counter)
+        check_seconds("window", window)
+        # No await that yields between the steps: atomic on the event loop, as the
+        # Redis script is.
+        decision = await self.throttle_all(checks)
+        if not decision.allowed:
+            return decision, False, 0
+        first, count = await self.remember_once_counting(
+            key, ttl=ttl, counter=counter, window=window
+        )
+        return decision, first, count
+
     async def increment(self, key: str, *, window: float) -> int:
         check_name("key", key)
         check_seconds("window", window)

@@ -119,6 +119,9 @@ class RedisBroker(Broker):
         self._throttle_all = client.register_script(scripts.THROTTLE_ALL)
         self._increment = client.register_script(scripts.INCREMENT)
         self._remember_once_counting = client.register_script(scripts.REMEMBER_ONCE_COUNTING)
+        self._throttle_then_remember = client.register_script(
+            scripts.THROTTLE_ALL_THEN_REMEMBER_ONCE_COUNTING
+        )
         self._create_session = client.register_script(scripts.CREATE_SESSION)
         self._get_session = client.register_script(scripts.GET_SESSION)
         self._delete_session = client.register_script(scripts.DELETE_SESSION)
@@ -229,12 +232,7 @@ class RedisBroker(Broker):
             [self._key(Namespace.RATE, key) for key, _, _ in checked],
             [secrets.token_hex(8), *limits],
         )
-        return RateDecision(
-            allowed=bool(allowed),
-            remaining=int(remaining),
-            retry_after=int(retry_ms) / 1000,
-            refused_by=int(refused) - 1 if refused else None,
-        )
+        return _rate_decision(allowed, remaining, retry_ms, refused)
 
     async def reset_throttle(self, key: str) -> None:
         check_name("key", key)
@@ -279,6 +277,32 @@ class RedisBroker(Broker):
             [milliseconds(ttl), milliseconds(window)],
         )
         return bool(first), int(count)
+
+    async def throttle_all_then_remember_once(
+        self,
+        checks: Sequence[tuple[str, int, float]],
+        *,
+        key: str,
+        ttl: float,
+        counter: str,
+        window: float,
+    ) -> tuple[RateDecision, bool, int]:
+        checked = check_rate_limits(checks)
+        check_name("key", key)
+        check_seconds("ttl", ttl)
+        check_name("counter", counter)
+        check_seconds("window", window)
+        limits = [part for _, limit, span in checked for part in (limit, milliseconds(span))]
+        allowed, remaining, retry_ms, refused, first, count = await self._run(
+            self._throttle_then_remember,
+            [
+                *(self._key(Namespace.RATE, limit_key) for limit_key, _, _ in checked),
+                self._key(Namespace.ONCE, key),
+                self._key(Namespace.COUNTER, counter),
+            ],
+            [secrets.token_hex(8), *limits, milliseconds(ttl), milliseconds(window)],
+        )
+        return _rate_decision(allowed, remaining, retry_ms, refused), bool(first), int(count)
 
     async def increment(self, key: str, *, window: float) -> int:
         check_name("key", key)
@@ -665,3 +689,13 @@ class _PubSubLine:
             self._confirmed.set_exception(BrokerUnavailable("the broker is closed"))
         self._fanout.end_all()
         await self._shut(current, reader)
+
+
+def _rate_decision(allowed: Any, remaining: Any, retry_ms: Any, refused: Any) -> RateDecision:
+    """A rate decision from the throttle script's four numbers (its limits counted from 1)."""
+    return RateDecision(
+        allowed=bool(allowed),
+        remaining=int(remaining),
+        retry_after=int(retry_ms) / 1000,
+        refused_by=int(refused) - 1 if refused else None,
+    )

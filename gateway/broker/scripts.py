@@ -10,41 +10,72 @@ from __future__ import annotations
 
 from typing import Final
 
-# KEYS[i] the attempts against limit i (sorted set, score = attempt time in ms)
-# ARGV[1] a unique member for this attempt, ARGV[2i] limit i, ARGV[2i+1] its window in ms
-# -> {allowed (0|1), remaining, retry after in ms, the refusing limit's i or 0}
+# Two steps shared by several scripts, as Lua functions; each script is one of them (or
+# both) plus the line that calls it.
 #
+# throttle(n): KEYS[1..n] the attempts against limit i (sorted set, score = attempt time
+# in ms); ARGV[1] a unique member for this attempt, ARGV[2i] limit i, ARGV[2i+1] its
+# window in ms -> allowed (0|1), remaining, retry after in ms, the refusing limit's i or 0.
 # Every log is judged first and written only if all allow: a refused attempt counts
 # nowhere. Of several refusing limits, the one freeing up last is reported.
-THROTTLE_ALL: Final = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local remaining = math.huge
-local refused, retry = 0, 0
-for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i])
-  local window = tonumber(ARGV[2 * i + 1])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local count = redis.call('ZCARD', key)
-  if count < limit then
-    remaining = math.min(remaining, limit - count - 1)
-  else
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    local wait = tonumber(oldest[2]) + window - now
-    if refused == 0 or wait > retry then
-      refused, retry = i, wait
+_THROTTLE: Final = """
+local function throttle(n)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local remaining = math.huge
+  local refused, retry = 0, 0
+  for i = 1, n do
+    local key = KEYS[i]
+    local limit = tonumber(ARGV[2 * i])
+    local window = tonumber(ARGV[2 * i + 1])
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    local count = redis.call('ZCARD', key)
+    if count < limit then
+      remaining = math.min(remaining, limit - count - 1)
+    else
+      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      local wait = tonumber(oldest[2]) + window - now
+      if refused == 0 or wait > retry then
+        refused, retry = i, wait
+      end
     end
   end
+  if refused > 0 then
+    return 0, 0, retry, refused
+  end
+  for i = 1, n do
+    redis.call('ZADD', KEYS[i], now, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 1])
+  end
+  return 1, remaining, 0, 0
 end
-if refused > 0 then
-  return {0, 0, retry, refused}
-end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[1])
-  redis.call('PEXPIRE', key, ARGV[2 * i + 1])
-end
-return {1, remaining, 0, 0}
 """
+
+# remember_counting(once, counter, ttl, window): set `once` unless it exists (for `ttl`
+# ms) and count one more in `counter` (which expires `window` ms after its first count)
+# -> 1 if remembered now (0 if it was already), the counter's new count
+_REMEMBER_COUNTING: Final = """
+local function remember_counting(once, counter, ttl, window)
+  local first = redis.call('SET', once, '1', 'NX', 'PX', ttl)
+  local count = redis.call('INCR', counter)
+  if count == 1 then
+    redis.call('PEXPIRE', counter, window)
+  end
+  if first then
+    return 1, count
+  end
+  return 0, count
+end
+"""
+
+# KEYS and ARGV as throttle(#KEYS) takes them
+# -> {allowed (0|1), remaining, retry after in ms, the refusing limit's i or 0}
+THROTTLE_ALL: Final = (
+    _THROTTLE
+    + """
+return {throttle(#KEYS)}
+"""
+)
 
 # KEYS[1] counter; ARGV[1] window in ms -> the new count
 INCREMENT: Final = """
@@ -57,17 +88,32 @@ return count
 
 # KEYS[1] the value to remember once, KEYS[2] counter; ARGV[1] ttl in ms, ARGV[2] window in ms
 # -> {1 if remembered now (0 if it was already), the counter's new count}
-REMEMBER_ONCE_COUNTING: Final = """
-local first = redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1])
-local count = redis.call('INCR', KEYS[2])
-if count == 1 then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-end
-if first then
-  return {1, count}
-end
-return {0, count}
+REMEMBER_ONCE_COUNTING: Final = (
+    _REMEMBER_COUNTING
+    + """
+return {remember_counting(KEYS[1], KEYS[2], ARGV[1], ARGV[2])}
 """
+)
+
+# KEYS[1..n] the limits' logs, then the value to remember once and the counter;
+# ARGV[1..2n+1] as throttle(n) takes them, then the ttl and the counter's window in ms
+# -> {allowed, remaining, retry after in ms, refusing limit or 0, remembered now, count}
+#
+# Remembering and counting happen only when every limit allows (0, 0 otherwise): an
+# attempt the limits refuse spends nothing.
+THROTTLE_ALL_THEN_REMEMBER_ONCE_COUNTING: Final = (
+    _THROTTLE
+    + _REMEMBER_COUNTING
+    + """
+local n = #KEYS - 2
+local allowed, remaining, retry, refused = throttle(n)
+if allowed == 0 then
+  return {0, 0, retry, refused, 0, 0}
+end
+local first, count = remember_counting(KEYS[n + 1], KEYS[n + 2], ARGV[2 * n + 2], ARGV[2 * n + 3])
+return {1, remaining, 0, 0, first, count}
+"""
+)
 
 # KEYS[1] session (hash), KEYS[2] the owner's session index (set of digests)
 # ARGV[1] owner id, ARGV[2] idle ttl ms, ARGV[3] absolute ttl ms, ARGV[4] digest,

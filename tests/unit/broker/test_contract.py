@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from gateway.broker import (
     DueJob,
     Lease,
     Message,
+    RateDecision,
     Subscription,
     SubscriptionOverflow,
 )
@@ -180,6 +182,66 @@ async def test_remember_once_counting_refuses_bad_arguments_before_touching_anyt
 ) -> None:
     with pytest.raises((ValueError, TypeError)):
         await broker.remember_once_counting(key, ttl=ttl, counter=counter, window=window)
+    assert await broker.increment("c", window=5) == 1
+    assert await broker.remember_once("k", ttl=5) is True
+
+
+async def test_throttle_then_remember_counts_and_remembers_only_what_the_limits_allow(
+    broker: Broker,
+) -> None:
+    def attempt(key: str) -> Awaitable[tuple[RateDecision, bool, int]]:
+        return broker.throttle_all_then_remember_once(
+            [("network", 2, 5), ("all", 10, 5)], key=key, ttl=5, counter="load:w", window=5
+        )
+
+    first, again, refused = [await attempt(key) for key in ("pow:a", "pow:a", "pow:b")]
+    assert (first[0].allowed, first[0].remaining, first[1:]) == (True, 1, (True, 1))
+    # Allowed by the limits, but already remembered: still counted as load.
+    assert (again[0].allowed, again[0].remaining, again[1:]) == (True, 0, (False, 2))
+    assert (refused[0].allowed, refused[0].refused_by, refused[1:]) == (False, 0, (False, 0))
+    assert 0 < refused[0].retry_after <= 5
+    # The refused attempt remembered and counted nothing, under no limit either.
+    assert await broker.remember_once("pow:b", ttl=5) is True
+    assert await broker.increment("load:w", window=5) == 3
+    assert (await broker.throttle("all", limit=10, window=5)).remaining == 7
+
+
+async def test_throttle_then_remember_lets_one_of_many_concurrent_callers_first(
+    broker: Broker, peer_broker: Broker
+) -> None:
+    attempts = [
+        (broker if i % 2 else peer_broker).throttle_all_then_remember_once(
+            [("all", 100, 5)], key="pow:race", ttl=5, counter="load:race", window=5
+        )
+        for i in range(40)
+    ]
+    results = await asyncio.gather(*attempts)
+    assert sum(first for _, first, _ in results) == 1
+    assert sorted(count for _, _, count in results) == list(range(1, 41))
+    assert sorted(decision.remaining for decision, _, _ in results) == list(range(60, 100))
+
+
+GOOD_SPEND: dict[str, Any] = {"key": "k", "ttl": 5, "counter": "c", "window": 5}
+
+
+@pytest.mark.parametrize(
+    ("checks", "spend"),
+    [
+        ([], {}),
+        ([("r", 0, 5)], {}),
+        ([("r", 1, 5), ("r", 1, 5)], {}),
+        ([("r", 1, 5)], {"key": ""}),
+        ([("r", 1, 5)], {"ttl": 0}),
+        ([("r", 1, 5)], {"counter": "c\n"}),
+        ([("r", 1, 5)], {"window": -1}),
+    ],
+)
+async def test_throttle_then_remember_refuses_bad_arguments_before_touching_anything(
+    broker: Broker, checks: list[tuple[str, int, float]], spend: dict[str, Any]
+) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        await broker.throttle_all_then_remember_once(checks, **(GOOD_SPEND | spend))
+    assert (await broker.throttle("r", limit=5, window=5)).remaining == 4
     assert await broker.increment("c", window=5) == 1
     assert await broker.remember_once("k", ttl=5) is True
 
