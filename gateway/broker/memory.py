@@ -190,6 +190,9 @@ class MemoryBroker(Broker):
     async def throttle_all(self, checks: Sequence[tuple[str, int, float]]) -> RateDecision:
         checked = check_rate_limits(checks)
         self._check_open()
+        return self._throttle(checked)
+
+    def _throttle(self, checked: Sequence[tuple[str, int, float]]) -> RateDecision:
         now = self._clock()
         logs = [self._recent_attempts(key, window, now) for key, _, window in checked]
         refused_by, retry_after = None, 0.0
@@ -242,6 +245,9 @@ class MemoryBroker(Broker):
         check_name("key", key)
         check_seconds("ttl", ttl)
         self._check_open()
+        return self._remember(key, ttl)
+
+    def _remember(self, key: str, ttl: float) -> bool:
         if self._remembered.get(key) is not None:
             return False
         self._remembered.set(key, True, ttl=ttl)
@@ -255,9 +261,8 @@ class MemoryBroker(Broker):
         check_name("counter", counter)
         check_seconds("window", window)
         self._check_open()
-        # No await between the two: atomic on the event loop, as the Redis script is.
-        first = await self.remember_once(key, ttl=ttl)
-        return first, await self.increment(counter, window=window)
+        # No await in between: atomic on the event loop, as the Redis script is.
+        return self._remember(key, ttl), self._count(counter, window)
 
     async def throttle_all_then_remember_once(
         self,
@@ -268,25 +273,25 @@ class MemoryBroker(Broker):
         counter: str,
         window: float,
     ) -> tuple[RateDecision, bool, int]:
-        check_rate_limits(checks)
+        checked = check_rate_limits(checks)
         check_name("key", key)
         check_seconds("ttl", ttl)
         check_name("counter", counter)
         check_seconds("window", window)
-        # No await that yields between the steps: atomic on the event loop, as the
-        # Redis script is.
-        decision = await self.throttle_all(checks)
+        self._check_open()
+        # No await in between: atomic on the event loop, as the Redis script is.
+        decision = self._throttle(checked)
         if not decision.allowed:
             return decision, False, 0
-        first, count = await self.remember_once_counting(
-            key, ttl=ttl, counter=counter, window=window
-        )
-        return decision, first, count
+        return decision, self._remember(key, ttl), self._count(counter, window)
 
     async def increment(self, key: str, *, window: float) -> int:
         check_name("key", key)
         check_seconds("window", window)
         self._check_open()
+        return self._count(key, window)
+
+    def _count(self, key: str, window: float) -> int:
         found = self._counters.entry(key)
         if found is None:
             self._counters.set(key, 1, ttl=window)

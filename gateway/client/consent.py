@@ -8,22 +8,19 @@ the server never reads the words.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Final
 
 from gateway.client.reporter import (
-    MAX_ACCEPTED_DIFFICULTY,
     CaseThread,
     ReporterClient,
     ReporterError,
+    paid_headers,
 )
 from gateway.client.transport import Transport
 from gateway.crypto.directory import RECOVERY
-from gateway.crypto.encoding import JsonObject
 from gateway.crypto.envelope import seal
 from gateway.crypto.message import MessageContent
-from gateway.crypto.pow import parse_challenge, solve
 
 VERSION: Final = 1
 CONSENT_REQUEST: Final = "consent_request"
@@ -32,15 +29,6 @@ CONSENT_REQUEST: Final = "consent_request"
 def consent_was_requested(thread: CaseThread) -> bool:
     """Whether an investigator's (verified) consent request is in the thread."""
     return any(message.kind == CONSENT_REQUEST for message in thread.messages)
-
-
-async def _proof(transport: Transport, purpose: str) -> JsonObject:
-    answer = await transport.request_json("GET", "/api/v1/pow", params={"purpose": purpose})
-    challenge = parse_challenge(answer)
-    if challenge.purpose != purpose or challenge.difficulty > MAX_ACCEPTED_DIFFICULTY:
-        raise ReporterError("The gateway asks for an unreasonable proof of work.")
-    solution = await asyncio.to_thread(solve, challenge)
-    return solution.to_json()
 
 
 async def answer_consent(
@@ -76,9 +64,8 @@ async def answer_consent(
             "v": VERSION,
             "envelope": envelope.to_json(),
             "consent": "given" if given else "refused",
-            "pow": await _proof(transport, "reply"),
         },
-        headers={"Authorization": f"Locator {thread.keys.locator.encoded()}"},
+        headers=await paid_headers(transport, "reply", thread.keys.locator),
         expect=(201,),
     )
     return int(answer["seq"])

@@ -25,7 +25,7 @@ from gateway.client.attachment_files import (
 from gateway.client.directory_pin import OrganisationPin, VerifiedDirectory, verify_served_directory
 from gateway.client.transport import Transport, raise_for_error
 from gateway.crypto.directory import RECOVERY, TRIAGE, VettedSet
-from gateway.crypto.encoding import JsonObject, b64encode, canonical_json
+from gateway.crypto.encoding import b64encode, canonical_json
 from gateway.crypto.envelope import (
     Envelope,
     open_as,
@@ -162,9 +162,9 @@ class ReporterClient:
                 "reporter_pk": b64encode(keys.enc.public),
                 "urgent": tip.urgent,
                 "envelope": envelope.to_json(),
-                "pow": await self._proof("submit"),
                 "attachments": [ref.id for ref in references],
             },
+            headers=await paid_headers(self._transport, "submit"),
             expect=(201,),
         )
         return Submission(code=code, directory=directory, attachments=len(references))
@@ -173,7 +173,9 @@ class ReporterClient:
         """The case as its reporter sees it: decrypted here, investigators' messages verified."""
         keys, directory = await self.unlock(code)
         answer = await self._transport.request_json(
-            "GET", "/api/v1/reporter/case", headers=await self._headers(keys.locator, "lookup")
+            "GET",
+            "/api/v1/reporter/case",
+            headers=await paid_headers(self._transport, "lookup", keys.locator),
         )
         case_id = str(answer["case"])
         vetted = self._vetted(directory)
@@ -232,10 +234,9 @@ class ReporterClient:
             json={
                 "v": VERSION,
                 "envelope": envelope.to_json(),
-                "pow": await self._proof("reply"),
                 "attachments": [ref.id for ref in references],
             },
-            headers=_locator_header(thread.keys.locator),
+            headers=await paid_headers(self._transport, "reply", thread.keys.locator),
             expect=(201,),
         )
         return int(answer["seq"])
@@ -250,7 +251,7 @@ class ReporterClient:
     ) -> Path:
         """Fetch, decrypt and check one attachment; returns where it was saved."""
         url = self._transport.url(f"/api/v1/cases/{thread.case_id}/attachments/{ref.id}")
-        headers = await self._headers(thread.keys.locator, "lookup")
+        headers = await paid_headers(self._transport, "lookup", thread.keys.locator)
         async with self._transport.session.get(url, headers=headers) as response:
             await raise_for_error(response, (200,))
             return await save_decrypted(
@@ -266,7 +267,7 @@ class ReporterClient:
         await self._transport.request_json(
             "DELETE",
             "/api/v1/reporter/case",
-            headers=await self._headers(locator, "lookup"),
+            headers=await paid_headers(self._transport, "lookup", locator),
             expect=(204,),
         )
 
@@ -295,12 +296,10 @@ class ReporterClient:
         headers = {
             "Content-Type": "application/octet-stream",
             "Content-Length": str(upload.length),
-            PROOF_HEADER: _proof_header(
-                await self._proof("submit" if locator is None else "reply")
+            **await paid_headers(
+                self._transport, "submit" if locator is None else "reply", locator
             ),
         }
-        if locator is not None:
-            headers.update(_locator_header(locator))
         async with self._transport.session.post(
             self._transport.url("/api/v1/reporter/attachments"),
             data=upload.stream(),
@@ -310,26 +309,21 @@ class ReporterClient:
             answer = await response.json()
         return upload.reference(str(answer["id"]))
 
-    async def _proof(self, purpose: str) -> JsonObject:
-        answer = await self._transport.request_json(
-            "GET", "/api/v1/pow", params={"purpose": purpose}
-        )
-        challenge = parse_challenge(answer)
-        if challenge.purpose != purpose or challenge.difficulty > MAX_ACCEPTED_DIFFICULTY:
-            raise ReporterError("The gateway asks for an unreasonable proof of work.")
-        solution = await asyncio.to_thread(solve, challenge)
-        return solution.to_json()
 
-    async def _headers(self, locator: Locator, purpose: str) -> dict[str, str]:
-        return {**_locator_header(locator), PROOF_HEADER: _proof_header(await self._proof(purpose))}
-
-
-def _locator_header(locator: Locator) -> dict[str, str]:
-    return {"Authorization": f"Locator {locator.encoded()}"}
-
-
-def _proof_header(proof: JsonObject) -> str:
-    return b64encode(canonical_json(proof))
+async def paid_headers(
+    transport: Transport, purpose: str, locator: Locator | None = None
+) -> dict[str, str]:
+    """A fresh proof of work for `purpose`, solved off the event loop, as the
+    `X-Tipline-Proof` header (with the case's `Authorization: Locator` when given)."""
+    answer = await transport.request_json("GET", "/api/v1/pow", params={"purpose": purpose})
+    challenge = parse_challenge(answer)
+    if challenge.purpose != purpose or challenge.difficulty > MAX_ACCEPTED_DIFFICULTY:
+        raise ReporterError("The gateway asks for an unreasonable proof of work.")
+    solution = await asyncio.to_thread(solve, challenge)
+    headers = {PROOF_HEADER: b64encode(canonical_json(solution.to_json()))}
+    if locator is not None:
+        headers["Authorization"] = f"Locator {locator.encoded()}"
+    return headers
 
 
 class _Withheld(Exception):

@@ -18,11 +18,11 @@ from uuid import UUID
 
 from gateway.blobs import BlobNotFound, BlobTooLarge
 from gateway.blobs.interface import BlobError
-from gateway.crypto.encoding import JsonValue
 from gateway.crypto.padding import padme
 from gateway.crypto.pickup import Locator
 from gateway.crypto.stream import CHUNK_BYTES, HEADER_BYTES, OVERHEAD_BYTES, RECORD_BYTES
 from gateway.domain.accounts import Caller
+from gateway.domain.admission import Paid
 from gateway.domain.casework import NoSuchCase
 from gateway.domain.errors import (
     CaseNotFound,
@@ -32,7 +32,7 @@ from gateway.domain.errors import (
     UnknownAttachment,
 )
 from gateway.domain.hotline import Hotline
-from gateway.domain.reporter_access import LOOKUP, REPLY, SUBMIT, find_case, spend_proof
+from gateway.domain.reporter_access import LOOKUP, REPLY, SUBMIT, find_case
 from gateway.store import DatabaseUnavailable, Transaction
 from gateway.store.records import AttachmentState
 
@@ -74,12 +74,17 @@ class ReceivedUpload:
     size: int
 
 
+def upload_purpose(locator: Locator | None) -> str:
+    """What an upload's proof is for: a tip not sent yet (no locator) or a reply."""
+    return SUBMIT if locator is None else REPLY
+
+
 async def receive_upload(
     hotline: Hotline,
     chunks: AsyncIterable[bytes],
     *,
     locator: Locator | None,
-    proof: JsonValue,
+    paid: Paid,
     declared_length: int | None,
 ) -> ReceivedUpload:
     """Stream an encrypted attachment to blob storage, never holding it whole.
@@ -91,7 +96,7 @@ async def receive_upload(
     limit = hotline.limits.max_attachment_bytes
     if declared_length is not None:
         _check_length(declared_length, limit)
-    await spend_proof(hotline, proof, purpose=SUBMIT if locator is None else REPLY)
+    paid.require(upload_purpose(locator))
     await sweep_if_due(hotline)
     # Random and independent of the id: the blob folder's names reveal no attachment ids.
     blob_key = secrets.token_hex(16)
@@ -174,10 +179,10 @@ class AttachmentDownload:
 
 
 async def open_for_reporter(
-    hotline: Hotline, locator: Locator, proof: JsonValue, case_id: str, attachment_id: str
+    hotline: Hotline, locator: Locator, paid: Paid, case_id: str, attachment_id: str
 ) -> AttachmentDownload:
     """A reporter's download: the attachment must be complete and belong to their case."""
-    await spend_proof(hotline, proof, purpose=LOOKUP)
+    paid.require(LOOKUP)
     async with hotline.database.transaction(read_only=True) as tx:
         case = await find_case(tx, hotline, locator)
         if str(case.id) != case_id:

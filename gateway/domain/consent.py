@@ -16,14 +16,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Final
 
-from gateway.crypto.encoding import JsonObject, JsonValue
+from gateway.crypto.encoding import JsonObject
 from gateway.crypto.envelope import Envelope, parse_envelope
 from gateway.crypto.pickup import Locator
 from gateway.crypto.shape import read_object, read_str, read_version
 from gateway.domain import events, recipients
+from gateway.domain.admission import Paid
 from gateway.domain.errors import Conflict, InvalidInput, NoRecipients
 from gateway.domain.hotline import Hotline
-from gateway.domain.reporter_access import REPLY, find_case, spend_proof
+from gateway.domain.reporter_access import REPLY, find_case
 from gateway.store.records import ConsentState, JSONValue, MessageKind
 
 logger = logging.getLogger("gateway.domain.consent")
@@ -44,12 +45,11 @@ class ConsentAnswer:
 
     envelope: Envelope = field(repr=False)
     consent: ConsentState
-    proof: JsonValue = field(repr=False)
 
     @classmethod
     def from_json(cls, body: JsonObject) -> ConsentAnswer:
         what = "consent answer"
-        read_object(body, what=what, required={"v", "envelope", "consent"}, optional={"pow"})
+        read_object(body, what=what, required={"v", "envelope", "consent"})
         read_version(body, what=what, supported=VERSION)
         answer = read_str(body, "consent", what=what, max_length=16)
         if answer not in ANSWERS:
@@ -57,12 +57,14 @@ class ConsentAnswer:
         envelope = parse_envelope(body["envelope"])
         if envelope.kind != CONSENT_ANSWER:
             raise InvalidInput('The answer is an envelope of kind "consent_answer".')
-        return cls(envelope=envelope, consent=ANSWERS[answer], proof=body.get("pow"))
+        return cls(envelope=envelope, consent=ANSWERS[answer])
 
 
-async def answer_consent(hotline: Hotline, locator: Locator, answer: ConsentAnswer) -> int:
+async def answer_consent(
+    hotline: Hotline, locator: Locator, answer: ConsentAnswer, paid: Paid
+) -> int:
     """Store the answer's envelope and record the flag, in one unit; returns the message seq."""
-    await spend_proof(hotline, answer.proof, purpose=REPLY)
+    paid.require(REPLY)
     vetted = await hotline.directory.vetted()
     now = hotline.clock.now()
     async with hotline.database.transaction() as tx:

@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.broker import Broker, BrokerUnavailable, Lease
+from gateway.broker import Broker, BrokerUnavailable, Lease, RateDecision
 from gateway.crypto.encoding import b64encode
 from gateway.crypto.hashing import blake2b
 from gateway.crypto.pickup import Locator
@@ -111,6 +112,13 @@ class AnonymousLimits:
 
         Fails closed: `BrokerUnavailable` propagates (503), see the module docstring.
         """
+        checks = self.checks(address, scope=scope, locator=locator)
+        self.judge(await self._broker.throttle_all(checks), checks, scope=scope)
+
+    def checks(
+        self, address: str | None, *, scope: str = REPORTERS, locator: Locator | None = None
+    ) -> list[tuple[str, int, float]]:
+        """The broker's (key, limit, window) for each limit a request is counted against."""
         if scope not in SCOPES:
             raise ValueError(f"unknown rate-limit scope {scope!r}")
         policy = self.policy
@@ -120,15 +128,22 @@ class AnonymousLimits:
         if locator is not None:
             checks.append((self._locator_limit_key(locator), policy.locator_per_hour, HOUR))
         checks.append((f"limit:all:{scope}", policy.anonymous_per_minute, MINUTE))
-        decision = await self._broker.throttle_all(checks)
-        if not decision.allowed:
-            # Which limit (network, locator or all), never its key: that holds a digest.
-            index = decision.refused_by
-            refused = "unknown" if index is None else checks[index][0].split(":")[1]
-            logger.info("rate_limited", extra={"limit": refused, "scope": scope})
-            raise RateLimited(
-                "Too many requests; try again later.", retry_after=decision.retry_after_header
-            )
+        return checks
+
+    @staticmethod
+    def judge(
+        decision: RateDecision, checks: Sequence[tuple[str, int, float]], *, scope: str
+    ) -> None:
+        """Raise `RateLimited` for a refusal of `checks`; nothing for an allowance."""
+        if decision.allowed:
+            return
+        # Which limit (network, locator or all), never its key: that holds a digest.
+        index = decision.refused_by
+        refused = "unknown" if index is None else checks[index][0].split(":")[1]
+        logger.info("rate_limited", extra={"limit": refused, "scope": scope})
+        raise RateLimited(
+            "Too many requests; try again later.", retry_after=decision.retry_after_header
+        )
 
     def _locator_limit_key(self, locator: Locator) -> str:
         return f"limit:locator:{b64encode(blake2b(locator.value, size=16, key=self._locator_key))}"

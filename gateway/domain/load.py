@@ -13,10 +13,10 @@ One counter per fixed window (`broker.increment`, gone after the window), so eve
 process sees the same load:
 
 - `offered` counts a challenge handed out and prices it;
-- `spend` counts a solution coming back (and spends it, in the same broker round trip) and
-  sets the least difficulty it must carry: one
-  bit below the current price, so a challenge fetched a moment before the price rose
-  still counts, but a stock of cheap challenges collected in quiet minutes cannot be
+- a solution coming back is counted in the same counter when it is spent, in the same
+  broker round trip (domain/proof_of_work.py), and `floor_at` sets the least difficulty
+  it must carry: one bit below the current price, so a challenge fetched a moment before
+  the price rose still counts, but a stock of cheap challenges collected in quiet minutes cannot be
   spent in a flood (spending them is load too, and raises the floor past them).
 
 Both fail closed: with the broker down `BrokerUnavailable` propagates (503). A challenge the
@@ -76,27 +76,18 @@ class LoadPricing:
         """Count one challenge handed out; the difficulty to hand it out at."""
         return self.curve.at(await self._count())
 
-    async def spend(self, spent_key: str, *, ttl: float) -> tuple[bool, int]:
-        """Count one solution coming back and remember it as spent, in one broker round trip.
-
-        Returns (first use?, the least difficulty it must carry: one bit below the price at
-        the load this solution makes). A solution refused afterwards as too easy stays
-        spent: it could only be refused again.
-        """
-        first_use, count = await self._broker.remember_once_counting(
-            spent_key, ttl=ttl, counter=self._counter_key(), window=float(self.curve.window_seconds)
-        )
-        return first_use, self._floor_at(count)
-
-    def _floor_at(self, count: int) -> int:
-        return max(self.curve.base, self.curve.at(count) - FLOOR_SLACK_BITS)
+    def floor_at(self, load: int) -> int:
+        """The least difficulty a solution must carry when spending it made the window's
+        count `load`: one bit below the price at that load."""
+        return max(self.curve.base, self.curve.at(load) - FLOOR_SLACK_BITS)
 
     async def _count(self) -> int:
         return await self._broker.increment(
-            self._counter_key(), window=float(self.curve.window_seconds)
+            self.counter_key(), window=float(self.curve.window_seconds)
         )
 
-    def _counter_key(self) -> str:
+    def counter_key(self) -> str:
+        """The broker counter of the current window, which solutions spent are counted in."""
         # The window's number is in the key: each window starts from zero, and its counter
         # vanishes `window` seconds after its first count.
         return f"{LOAD_KEY}{unix_seconds(self._clock.now()) // self.curve.window_seconds}"

@@ -3,12 +3,13 @@
 A challenge is stateless (MAC'd by the server); spending it is not: its id is remembered
 in the broker until it expires, so one solution buys exactly one request. When the broker
 is down the gate fails closed (503): accepting unspendable proofs would let one solution
-be replayed without limit. With `pricing` (gateway/domain/load.py) the difficulty rises
+be replayed without limit. Its `pricing` (gateway/domain/load.py) raises the difficulty
 with the load, and a solution must carry at least the current floor.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from gateway.broker import Broker
@@ -22,7 +23,23 @@ CHALLENGE_TTL_SECONDS: Final = 300
 SPENT_KEY_PREFIX: Final = "pow:spent:"
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedProof:
+    """A solution whose MAC and work verified; what is left is to spend it, once."""
+
+    purpose: str
+    spent_key: str
+    ttl: int  # seconds until the challenge expires (and need not be remembered any longer)
+    difficulty: int
+
+
 class ProofOfWorkGate:
+    """Challenges out, solutions in: `check` verifies a solution on its own, `settle` judges
+    what spending it in the broker found; `redeem` is the two with the broker step between.
+    Callers that have their own broker step to make (the rate limits of an anonymous
+    request, domain/admission.py) spend the proof in it: `spending` says what to remember.
+    """
+
     def __init__(
         self,
         broker: Broker,
@@ -30,7 +47,7 @@ class ProofOfWorkGate:
         key: bytes,
         difficulty: int,
         clock: Clock,
-        pricing: LoadPricing | None = None,
+        pricing: LoadPricing,
     ) -> None:
         self._broker = broker
         self._key = key
@@ -48,28 +65,67 @@ class ProofOfWorkGate:
         )
 
     async def issue(self, purpose: str) -> PowChallenge:
-        """A challenge priced by the current load (the base difficulty without pricing)."""
-        if self._pricing is None:
-            return self.challenge(purpose)
+        """A challenge priced by the current load."""
         return self.challenge(purpose, difficulty=await self._pricing.offered())
 
-    async def redeem(self, proof: JsonValue, *, purpose: str) -> None:
-        """Accept a solved challenge once; raise `BadProofOfWork` otherwise."""
+    def check(self, proof: JsonValue, *, purpose: str) -> CheckedProof:
+        """Verify a solution without the broker; raise `BadProofOfWork` when it is missing,
+        malformed, forged, expired, for another purpose or below the base difficulty."""
+        if proof is None:
+            raise BadProofOfWork(
+                f"This request needs a solved proof of work (GET /api/v1/pow?purpose={purpose}).",
+                reason="missing",
+            )
         now = unix_seconds(self._clock.now())
         challenge = verify_solution(
             proof, key=self._key, purpose=purpose, now=now, min_difficulty=self.difficulty
         )
-        spent_key = SPENT_KEY_PREFIX + b64encode(challenge.id)
-        ttl = max(1, challenge.expires - now)
-        # Counted (and spent) only once the MAC and the work verified: forged junk does not
-        # raise the floor. Counting and spending share one broker round trip.
-        if self._pricing is None:
-            first_use = await self._broker.remember_once(spent_key, ttl=ttl)
-        else:
-            first_use, floor = await self._pricing.spend(spent_key, ttl=ttl)
-            if challenge.difficulty < floor:
-                raise BadProofOfWork(
-                    "the gateway is busy: fetch a new challenge and solve it", reason="too_easy"
-                )
+        return CheckedProof(
+            purpose=purpose,
+            spent_key=SPENT_KEY_PREFIX + b64encode(challenge.id),
+            ttl=max(1, challenge.expires - now),
+            difficulty=challenge.difficulty,
+        )
+
+    def spending(self, checked: CheckedProof) -> Spending:
+        """What the broker must remember once (and which load counter to count it in)."""
+        return Spending(
+            key=checked.spent_key,
+            ttl=float(checked.ttl),
+            counter=self._pricing.counter_key(),
+            window=float(self._pricing.curve.window_seconds),
+        )
+
+    def settle(self, checked: CheckedProof, *, first_use: bool, load: int) -> None:
+        """Judge a spend: refused as too easy for the `load` it made, or as spent before.
+
+        A solution refused as too easy stays spent: it could only be refused again.
+        """
+        if checked.difficulty < self._pricing.floor_at(load):
+            raise BadProofOfWork(
+                "the gateway is busy: fetch a new challenge and solve it", reason="too_easy"
+            )
         if not first_use:
             raise BadProofOfWork("this challenge has been used already", reason="spent")
+
+    async def redeem(self, proof: JsonValue, *, purpose: str) -> None:
+        """Accept a solved challenge once; raise `BadProofOfWork` otherwise."""
+        checked = self.check(proof, purpose=purpose)
+        # Counted (and spent) only once the MAC and the work verified: forged junk does not
+        # raise the floor. Counting and spending share one broker round trip.
+        spending = self.spending(checked)
+        first_use, load = await self._broker.remember_once_counting(
+            spending.key, ttl=spending.ttl, counter=spending.counter, window=spending.window
+        )
+        self.settle(checked, first_use=first_use, load=load)
+
+
+@dataclass(frozen=True, slots=True)
+class Spending:
+    """A checked proof as the broker spends it: remembered once under `key` for `ttl`
+    seconds, and counted as load in `counter` (a window of `window` seconds)."""
+
+    key: str
+    ttl: float
+    counter: str
+    window: float

@@ -12,11 +12,10 @@ from enum import StrEnum
 from typing import Final
 from uuid import UUID
 
-from gateway.crypto.encoding import JsonValue
-from gateway.crypto.errors import BadProofOfWork
 from gateway.crypto.keys import key_id
 from gateway.crypto.pickup import Locator, locator_lookup_key
 from gateway.domain import recipients
+from gateway.domain.admission import Paid
 from gateway.domain.errors import CaseNotFound
 from gateway.domain.hotline import Hotline
 from gateway.domain.keys import derive_subkey
@@ -70,16 +69,6 @@ async def find_case(tx: Transaction, hotline: Hotline, locator: Locator) -> Case
     return case
 
 
-async def spend_proof(hotline: Hotline, proof: JsonValue, *, purpose: str) -> None:
-    """Accept a fresh proof of work for `purpose` once; checked before the database is touched."""
-    if proof is None:
-        raise BadProofOfWork(
-            f"This request needs a solved proof of work (GET /api/v1/pow?purpose={purpose}).",
-            reason="missing",
-        )
-    await hotline.proof_of_work.redeem(proof, purpose=purpose)
-
-
 @dataclass(frozen=True, slots=True)
 class ReporterAttachment:
     id: UUID
@@ -100,8 +89,8 @@ class ReporterCaseView:
     investigators: tuple[str, ...]
 
 
-async def read_case(hotline: Hotline, locator: Locator, proof: JsonValue) -> ReporterCaseView:
-    await spend_proof(hotline, proof, purpose=LOOKUP)
+async def read_case(hotline: Hotline, locator: Locator, paid: Paid) -> ReporterCaseView:
+    paid.require(LOOKUP)
     async with hotline.database.transaction(read_only=True) as tx:
         vetted = await hotline.directory.vetted(tx)
         case = await find_case(tx, hotline, locator)

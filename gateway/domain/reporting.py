@@ -1,7 +1,8 @@
 """A reporter's writes: a new tip (which makes the case) and replies on their case.
 
-Everything that can be checked without storage is checked first (shape, versions, the
-envelope), then the proof of work is spent, then the recipients are compared with the
+The proof of work is spent as the request is admitted, with its rate limits, before its
+body is read (domain/admission.py). Everything that can be checked without storage is
+checked next (shape, versions, the envelope), then the recipients are compared with the
 vetted set, and only then is anything written: the case, its message, the message's
 recipients, the inboxes, the claimed attachments and the outbox row, in one unit of work
 (for new tips, a unit shared with the tips that arrive at the same moment:
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from uuid import UUID
 
-from gateway.crypto.encoding import JsonObject, JsonValue
+from gateway.crypto.encoding import JsonObject
 from gateway.crypto.envelope import Envelope, parse_envelope
 from gateway.crypto.errors import Malformed
 from gateway.crypto.keys import PUBLIC_KEY_BYTES
@@ -23,6 +24,7 @@ from gateway.crypto.message import REPORTER_KINDS
 from gateway.crypto.pickup import LOCATOR_BYTES, Locator
 from gateway.crypto.shape import read_bytes, read_list, read_object, read_version
 from gateway.domain import events, recipients
+from gateway.domain.admission import Paid
 from gateway.domain.attachments import MAX_ATTACHMENTS_PER_MESSAGE, link_to_case
 from gateway.domain.errors import InvalidInput, NoRecipients
 from gateway.domain.hotline import Hotline
@@ -32,7 +34,6 @@ from gateway.domain.reporter_access import (
     ReporterStatus,
     find_case,
     locator_hash,
-    spend_proof,
 )
 from gateway.domain.tip_intake import NewTip
 from gateway.store.records import (
@@ -57,7 +58,6 @@ class TipSubmission:
     reporter_public_key: bytes
     urgent: bool
     envelope: Envelope = field(repr=False)
-    proof: JsonValue = field(repr=False)
     attachment_ids: tuple[UUID, ...]
 
     @classmethod
@@ -67,7 +67,7 @@ class TipSubmission:
             body,
             what=what,
             required={"v", "locator", "reporter_pk", "urgent", "envelope"},
-            optional={"pow", "attachments"},
+            optional={"attachments"},
         )
         read_version(body, what=what, supported=VERSION)
         urgent = body["urgent"]
@@ -81,7 +81,6 @@ class TipSubmission:
             reporter_public_key=read_bytes(body, "reporter_pk", what=what, length=PUBLIC_KEY_BYTES),
             urgent=urgent,
             envelope=envelope,
-            proof=body.get("pow"),
             attachment_ids=read_attachment_ids(body, what=what),
         )
 
@@ -91,13 +90,12 @@ class ReplySubmission:
     """A parsed `POST /api/v1/reporter/messages` body."""
 
     envelope: Envelope = field(repr=False)
-    proof: JsonValue = field(repr=False)
     attachment_ids: tuple[UUID, ...]
 
     @classmethod
     def from_json(cls, body: JsonObject) -> ReplySubmission:
         what = "reply"
-        read_object(body, what=what, required={"v", "envelope"}, optional={"pow", "attachments"})
+        read_object(body, what=what, required={"v", "envelope"}, optional={"attachments"})
         read_version(body, what=what, supported=VERSION)
         envelope = parse_envelope(body["envelope"])
         if envelope.kind == CONSENT_ANSWER:
@@ -108,7 +106,6 @@ class ReplySubmission:
             raise InvalidInput(f"A reporter's message has kind {' or '.join(sorted(REPLY_KINDS))}.")
         return cls(
             envelope=envelope,
-            proof=body.get("pow"),
             attachment_ids=read_attachment_ids(body, what=what),
         )
 
@@ -137,10 +134,10 @@ class ReceivedTip:
     status: ReporterStatus
 
 
-async def submit_tip(hotline: Hotline, tip: TipSubmission) -> ReceivedTip:
-    """Spend the proof, then hand the tip to the intake, which writes it (with any other
-    tips arriving at the same moment) and answers once it is committed."""
-    await spend_proof(hotline, tip.proof, purpose=SUBMIT)
+async def submit_tip(hotline: Hotline, tip: TipSubmission, paid: Paid) -> ReceivedTip:
+    """Hand the tip to the intake, which writes it (with any other tips arriving at the same
+    moment) and answers once it is committed."""
+    paid.require(SUBMIT)
     written = await hotline.tip_intake.submit(
         NewTip(
             locator_hash=locator_hash(hotline, tip.locator),
@@ -160,8 +157,10 @@ class ReceivedReply:
     seq: int
 
 
-async def post_reply(hotline: Hotline, locator: Locator, reply: ReplySubmission) -> ReceivedReply:
-    await spend_proof(hotline, reply.proof, purpose=REPLY)
+async def post_reply(
+    hotline: Hotline, locator: Locator, reply: ReplySubmission, paid: Paid
+) -> ReceivedReply:
+    paid.require(REPLY)
     vetted = await hotline.directory.vetted()
     now = hotline.clock.now()
     async with hotline.database.transaction() as tx:

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import logging
 
-from gateway.crypto.encoding import JsonValue
 from gateway.crypto.pickup import Locator
 from gateway.domain import events
+from gateway.domain.admission import Paid
 from gateway.domain.attachments import delete_blobs
 from gateway.domain.errors import CaseNotFound
 from gateway.domain.hotline import Hotline
-from gateway.domain.reporter_access import LOOKUP, find_case, spend_proof
+from gateway.domain.reporter_access import LOOKUP, find_case
 
 logger = logging.getLogger("gateway.domain.withdrawal")
 
 
-async def withdraw_case(hotline: Hotline, locator: Locator, proof: JsonValue) -> None:
-    await spend_proof(hotline, proof, purpose=LOOKUP)
+async def withdraw_case(hotline: Hotline, locator: Locator, paid: Paid) -> None:
+    paid.require(LOOKUP)
     now = hotline.clock.now()
     async with hotline.database.transaction() as tx:
         case = await find_case(tx, hotline, locator)

@@ -11,24 +11,24 @@ from typing import Final
 from aiohttp import web
 
 from gateway.domain.consent import ANSWERS, ConsentAnswer, answer_consent
+from gateway.domain.reporter_access import REPLY
 from gateway.web.bodies import read_json_object
 from gateway.web.keys import HOTLINE
-from gateway.web.limits import admit_anonymous
+from gateway.web.limits import admit_paying
 from gateway.web.openapi import Endpoint, Reply
-from gateway.web.reporter import PROOF_SCHEMA
-from gateway.web.reporter_headers import locator_of
+from gateway.web.reporter_headers import PROOF_HEADER_PARAMETER, locator_of
 
 VERSION: Final = 1
 
 
 async def consent_handler(request: web.Request) -> web.Response:
     locator = locator_of(request)
-    await admit_anonymous(request, locator=locator)
+    paid = await admit_paying(request, purpose=REPLY, locator=locator)
     hotline = request.app[HOTLINE]
     body = await read_json_object(
         request, max_bytes=hotline.limits.max_body_bytes, what="consent answer"
     )
-    seq = await answer_consent(hotline, locator, ConsentAnswer.from_json(body))
+    seq = await answer_consent(hotline, locator, ConsentAnswer.from_json(body), paid)
     return web.json_response({"v": VERSION, "seq": seq}, status=201)
 
 
@@ -40,7 +40,6 @@ CONSENT_SCHEMA: Final = {
         "v": {"type": "integer", "const": VERSION},
         "envelope": {"type": "object"},
         "consent": {"type": "string", "enum": sorted(ANSWERS)},
-        "pow": PROOF_SCHEMA,
     },
 }
 
@@ -72,5 +71,6 @@ ENDPOINTS: Final = (
             503: Reply("no_recipients: nobody vetted is on the case now; or an outage."),
         },
         request_schema=CONSENT_SCHEMA,
+        parameters=(PROOF_HEADER_PARAMETER,),
     ),
 )

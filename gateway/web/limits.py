@@ -22,7 +22,10 @@ from aiohttp import hdrs, web
 
 from gateway.broker import Broker
 from gateway.config import Settings
+from gateway.crypto.errors import BadProofOfWork
 from gateway.crypto.pickup import Locator
+from gateway.domain import admission
+from gateway.domain.admission import Paid
 from gateway.domain.clock import Clock
 from gateway.domain.limits import (
     REPORTERS,
@@ -33,6 +36,7 @@ from gateway.domain.limits import (
 )
 from gateway.domain.load import DifficultyCurve, LoadPricing
 from gateway.web.keys import HOTLINE, SETTINGS
+from gateway.web.reporter_headers import proof_from_header
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -77,6 +81,26 @@ def peer_address(request: web.Request) -> str | None:
     day's keyed hash (domain/network_identity.py) and is kept nowhere.
     """
     return request.remote
+
+
+async def admit_paying(
+    request: web.Request, *, purpose: str, locator: Locator | None = None
+) -> Paid:
+    """`admit_anonymous` for a request that pays with the proof of work in its
+    `X-Tipline-Proof` header: the limits and the proof in one broker step
+    (domain/admission.py, which also gives the order of 429 and 403)."""
+    try:
+        proof = proof_from_header(request)
+    except BadProofOfWork:
+        await admit_anonymous(request, locator=locator)  # counted, as any bad proof is
+        raise
+    return await admission.admit_paying(
+        request.app[HOTLINE],
+        peer_address(request),
+        proof=proof,
+        purpose=purpose,
+        locator=locator,
+    )
 
 
 async def admit_anonymous(

@@ -13,23 +13,23 @@ from aiohttp import web
 from gateway.crypto.encoding import parse_json
 from gateway.crypto.envelope import MAX_ENVELOPE_BYTES
 from gateway.domain import reporting
-from gateway.domain.reporter_access import read_case
+from gateway.domain.reporter_access import LOOKUP, REPLY, SUBMIT, read_case
 from gateway.domain.withdrawal import withdraw_case
 from gateway.web.bodies import read_json_object
 from gateway.web.events import wake_relay
 from gateway.web.keys import HOTLINE
-from gateway.web.limits import admit_anonymous
+from gateway.web.limits import admit_paying
 from gateway.web.openapi import Endpoint, Reply
-from gateway.web.reporter_headers import PROOF_HEADER_PARAMETER, locator_of, proof_from_header
+from gateway.web.reporter_headers import PROOF_HEADER_PARAMETER, locator_of
 
 VERSION: Final = 1
 
 
 async def submit_tip(request: web.Request) -> web.Response:
     hotline = request.app[HOTLINE]
-    await admit_anonymous(request)  # before the body is read
+    paid = await admit_paying(request, purpose=SUBMIT)  # before the body is read
     body = await read_json_object(request, max_bytes=hotline.limits.max_body_bytes, what="tip")
-    received = await reporting.submit_tip(hotline, reporting.TipSubmission.from_json(body))
+    received = await reporting.submit_tip(hotline, reporting.TipSubmission.from_json(body), paid)
     wake_relay(request)  # investigators hear of the tip now, not at the relay's next poll
     # The case id is not returned: the reporter reaches the case by the code alone.
     return web.json_response({"v": VERSION, "status": received.status.value}, status=201)
@@ -37,8 +37,8 @@ async def submit_tip(request: web.Request) -> web.Response:
 
 async def read_reporter_case(request: web.Request) -> web.Response:
     locator = locator_of(request)
-    await admit_anonymous(request, locator=locator)
-    view = await read_case(request.app[HOTLINE], locator, proof_from_header(request))
+    paid = await admit_paying(request, purpose=LOOKUP, locator=locator)
+    view = await read_case(request.app[HOTLINE], locator, paid)
     return web.json_response(
         {
             "v": VERSION,
@@ -62,11 +62,11 @@ async def read_reporter_case(request: web.Request) -> web.Response:
 
 async def post_reply(request: web.Request) -> web.Response:
     locator = locator_of(request)
-    await admit_anonymous(request, locator=locator)
+    paid = await admit_paying(request, purpose=REPLY, locator=locator)
     hotline = request.app[HOTLINE]
     body = await read_json_object(request, max_bytes=hotline.limits.max_body_bytes, what="reply")
     received = await reporting.post_reply(
-        hotline, locator, reporting.ReplySubmission.from_json(body)
+        hotline, locator, reporting.ReplySubmission.from_json(body), paid
     )
     wake_relay(request)
     return web.json_response({"v": VERSION, "seq": received.seq}, status=201)
@@ -74,18 +74,12 @@ async def post_reply(request: web.Request) -> web.Response:
 
 async def withdraw(request: web.Request) -> web.Response:
     locator = locator_of(request)
-    await admit_anonymous(request, locator=locator)
-    await withdraw_case(request.app[HOTLINE], locator, proof_from_header(request))
+    paid = await admit_paying(request, purpose=LOOKUP, locator=locator)
+    await withdraw_case(request.app[HOTLINE], locator, paid)
     return web.Response(status=204)
 
 
 B64: Final[dict[str, Any]] = {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"}
-PROOF_SCHEMA: Final[dict[str, Any]] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["challenge", "mac", "nonce"],
-    "properties": {"challenge": B64, "mac": B64, "nonce": B64},
-}
 ENVELOPE_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "additionalProperties": False,
@@ -107,25 +101,23 @@ ATTACHMENT_IDS_SCHEMA: Final[dict[str, Any]] = {
 TIP_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["v", "locator", "reporter_pk", "urgent", "envelope", "pow"],
+    "required": ["v", "locator", "reporter_pk", "urgent", "envelope"],
     "properties": {
         "v": {"type": "integer", "enum": [1]},
         "locator": B64,
         "reporter_pk": B64,
         "urgent": {"type": "boolean"},
         "envelope": ENVELOPE_SCHEMA,
-        "pow": PROOF_SCHEMA,
         "attachments": ATTACHMENT_IDS_SCHEMA,
     },
 }
 REPLY_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["v", "envelope", "pow"],
+    "required": ["v", "envelope"],
     "properties": {
         "v": {"type": "integer", "enum": [1]},
         "envelope": ENVELOPE_SCHEMA,
-        "pow": PROOF_SCHEMA,
         "attachments": ATTACHMENT_IDS_SCHEMA,
     },
 }
@@ -194,6 +186,7 @@ ENDPOINTS: Final = (
             503: Reply("no_recipients: no vetted triage investigator yet; or an outage."),
         },
         request_schema=TIP_SCHEMA,
+        parameters=(PROOF_HEADER_PARAMETER,),
     ),
     Endpoint(
         "GET",
@@ -238,6 +231,7 @@ ENDPOINTS: Final = (
             503: Reply("no_recipients: nobody vetted is on the case now; or an outage."),
         },
         request_schema=REPLY_SCHEMA,
+        parameters=(PROOF_HEADER_PARAMETER,),
     ),
     Endpoint(
         "DELETE",

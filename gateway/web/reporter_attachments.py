@@ -19,17 +19,18 @@ from gateway.domain.attachments import (
     open_for_investigator,
     open_for_reporter,
     receive_upload,
+    upload_purpose,
 )
 from gateway.domain.errors import InvalidInput, Unauthenticated
+from gateway.domain.reporter_access import LOOKUP
 from gateway.web.auth import presented_token, require_caller
 from gateway.web.keys import HOTLINE
-from gateway.web.limits import admit_anonymous, paced_chunks
+from gateway.web.limits import admit_paying, paced_chunks
 from gateway.web.openapi import Endpoint, Reply
 from gateway.web.reporter_headers import (
     PROOF_HEADER_PARAMETER,
     has_locator,
     locator_of,
-    proof_from_header,
 )
 
 STREAM_CONTENT_TYPE: Final = "application/octet-stream"
@@ -40,12 +41,12 @@ async def upload(request: web.Request) -> web.Response:
     if request.content_type != STREAM_CONTENT_TYPE:
         raise InvalidInput(f"Send the encrypted attachment stream as {STREAM_CONTENT_TYPE}.")
     locator = locator_of(request) if has_locator(request) else None
-    await admit_anonymous(request, locator=locator)
+    paid = await admit_paying(request, purpose=upload_purpose(locator), locator=locator)
     received = await receive_upload(
         request.app[HOTLINE],
         _body_chunks(request),
         locator=locator,
-        proof=proof_from_header(request),
+        paid=paid,
         declared_length=request.content_length,
     )
     return web.json_response({"v": 1, "id": str(received.id), "size": received.size}, status=201)
@@ -65,11 +66,11 @@ async def download(request: web.Request) -> web.StreamResponse:
     attachment_id = request.match_info["attachment_id"]
     if has_locator(request):
         locator = locator_of(request)
-        await admit_anonymous(request, locator=locator)
+        paid = await admit_paying(request, purpose=LOOKUP, locator=locator)
         found = await open_for_reporter(
             request.app[HOTLINE],
             locator,
-            proof_from_header(request),
+            paid,
             case_id,
             attachment_id,
         )

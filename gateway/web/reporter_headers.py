@@ -1,8 +1,8 @@
 """What a reporter's request carries in its headers: `Authorization: Locator …` and a proof.
 
-The proof of work travels in the JSON body (`pow`) where there is one; requests without a
-JSON body (GET, DELETE, streamed uploads) carry it in `X-Tipline-Proof` as the unpadded
-base64url of the same JSON object `{challenge, mac, nonce}`.
+Every request that pays with a proof of work carries it in `X-Tipline-Proof`, as the
+unpadded base64url of the solved challenge's JSON object `{challenge, mac, nonce}`: the
+proof is spent with the rate limits before any body is read (domain/admission.py).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from tests.api.reporter_support import (
     AnonymousReporter,
     case_id_of,
     sealed,
-    solved_proof,
+    submit_headers,
     tip_body,
 )
 from tests.fixtures.app import make_settings
@@ -88,7 +88,8 @@ async def submit_urgent_tip(
     envelope = sealed("tip", recipients, body=body)
     response = await client.post(
         "/api/v1/cases",
-        json=tip_body(reporter, envelope, await solved_proof(client, "submit"), urgent=True),
+        json=tip_body(reporter, envelope, urgent=True),
+        headers=await submit_headers(client),
     )
     assert response.status == 201, await response.text()
     return reporter

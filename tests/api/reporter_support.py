@@ -84,11 +84,22 @@ async def solved_proof(client: Client, purpose: str) -> JsonObject:
 
 
 def proof_header(proof: JsonObject) -> dict[str, str]:
+    """The proof as every paying request carries it: in `X-Tipline-Proof`, never in a body."""
     return {PROOF_HEADER: b64encode(canonical_json(proof))}
+
+
+async def submit_headers(client: Client) -> dict[str, str]:
+    """What a new tip (or an upload for it) carries: a fresh proof for "submit"."""
+    return proof_header(await solved_proof(client, "submit"))
 
 
 async def lookup_headers(client: Client, reporter: AnonymousReporter) -> dict[str, str]:
     return {**reporter.authorization, **proof_header(await solved_proof(client, "lookup"))}
+
+
+async def reply_headers(client: Client, reporter: AnonymousReporter) -> dict[str, str]:
+    """What a reply or a consent answer carries: the case's locator and a proof for "reply"."""
+    return {**reporter.authorization, **proof_header(await solved_proof(client, "reply"))}
 
 
 def sealed(
@@ -117,11 +128,11 @@ def tip_recipients(people: Iterable[VettedPerson], reporter: AnonymousReporter) 
 def tip_body(
     reporter: AnonymousReporter,
     envelope: Envelope,
-    proof: JsonObject | None,
     *,
     urgent: bool = False,
     attachments: Sequence[str] = (),
 ) -> JsonObject:
+    """A tip's JSON body; its proof of work goes in the headers (`submit_headers`)."""
     body: JsonObject = {
         "v": 1,
         "locator": reporter.locator.encoded(),
@@ -129,8 +140,6 @@ def tip_body(
         "urgent": urgent,
         "envelope": envelope.to_json(),
     }
-    if proof is not None:
-        body["pow"] = proof
     if attachments:
         body["attachments"] = list(attachments)
     return body
@@ -150,9 +159,10 @@ async def submit_tip(
     attachments = options.pop("attachments", ())
     refs = options.pop("refs", ())
     envelope = sealed("tip", tip_recipients(people, reporter), attachments=refs, **options)
-    proof = await solved_proof(client, "submit")
     response = await client.post(
-        "/api/v1/cases", json=tip_body(reporter, envelope, proof, attachments=attachments)
+        "/api/v1/cases",
+        json=tip_body(reporter, envelope, attachments=attachments),
+        headers=await submit_headers(client),
     )
     assert response.status == 201, await response.text()
     return reporter

@@ -23,6 +23,7 @@ from tests.api.investigator_support import Person, bearer, log_in, vetted_person
 from tests.api.reporter_support import (
     AnonymousReporter,
     case_id_of,
+    reply_headers,
     solved_proof,
     submit_tip,
 )
@@ -65,8 +66,8 @@ def answer_envelope(
 
 
 async def post_answer(client: Client, reporter: AnonymousReporter, body: dict[str, Any]) -> Any:
-    body.setdefault("pow", await solved_proof(client, "reply"))
-    return await client.post(CONSENT, json=body, headers=reporter.authorization)
+    """The answer as the reporter's client sends it: its proof of work in X-Tipline-Proof."""
+    return await client.post(CONSENT, json=body, headers=await reply_headers(client, reporter))
 
 
 async def test_the_reporters_consent_is_recorded_on_the_case_and_in_the_audit_trail(
@@ -165,6 +166,7 @@ async def test_an_answer_nobody_asked_for_is_refused_and_stores_nothing(
         ("other_case", 400),
         ("wrong_code", 404),
         ("no_proof", 403),
+        ("proof_in_body", 400),
     ],
 )
 async def test_a_malformed_or_misdirected_answer_changes_nothing(
@@ -187,6 +189,8 @@ async def test_a_malformed_or_misdirected_answer_changes_nothing(
         body["envelope"] = answer_envelope(reporter, triage, uuid.uuid4()).to_json()
     elif change == "wrong_code":
         sender = AnonymousReporter()
+    elif change == "proof_in_body":  # the old place of the proof: now an unknown field
+        body["pow"] = await solved_proof(client, "reply")
 
     if change == "no_proof":
         response = await client.post(CONSENT, json=body, headers=sender.authorization)
@@ -265,9 +269,8 @@ async def test_a_consent_answer_sent_as_a_reply_is_refused_and_changes_nothing(
         json={
             "v": 1,
             "envelope": answer_envelope(reporter, triage, case_id).to_json(),
-            "pow": await solved_proof(client, "reply"),
         },
-        headers=reporter.authorization,
+        headers=await reply_headers(client, reporter),
     )
 
     assert response.status == 400

@@ -8,7 +8,7 @@ import asyncio
 from gateway.domain.hotline import Hotline
 from gateway.web.events import RELAY
 from tests.api.investigator_support import Client, log_in, vetted_person
-from tests.api.reporter_support import reporter_case, sealed, solved_proof, submit_tip
+from tests.api.reporter_support import reply_headers, reporter_case, sealed, submit_tip
 from tests.api.test_events import connect, next_event
 from tests.fixtures.organisation import Organisation
 
@@ -47,8 +47,8 @@ async def test_a_reply_reaches_an_open_socket_without_waiting_for_the_relays_pol
     envelope = sealed("reply", [person.keys.enc.public, reporter.keys.public], case=case_id)
     response = await client.post(
         "/api/v1/reporter/messages",
-        json={"v": 1, "envelope": envelope.to_json(), "pow": await solved_proof(client, "reply")},
-        headers=reporter.authorization,
+        json={"v": 1, "envelope": envelope.to_json()},
+        headers=await reply_headers(client, reporter),
     )
     assert response.status == 201, await response.text()
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from gateway.config import Settings
-from gateway.crypto.encoding import b64encode
 from gateway.crypto.envelope import open_as, parse_envelope
 from gateway.crypto.message import AttachmentRef
 from gateway.crypto.stream import ciphertext_length, decrypt_stream, encrypt_stream
@@ -36,11 +35,14 @@ from tests.api.reporter_support import (
     Client,
     lookup_headers,
     proof_header,
+    reply_headers,
     reporter_case,
     rows,
     sealed,
     solved_proof,
+    submit_headers,
     submit_tip,
+    tip_body,
     tip_recipients,
     vet_with_account,
 )
@@ -138,13 +140,8 @@ async def test_an_attachment_uploaded_with_the_code_belongs_to_the_case_and_a_re
     )
     response = await client.post(
         "/api/v1/reporter/messages",
-        json={
-            "v": 1,
-            "envelope": reply.to_json(),
-            "pow": await solved_proof(client, "reply"),
-            "attachments": [attachment_id],
-        },
-        headers=reporter.authorization,
+        json={"v": 1, "envelope": reply.to_json(), "attachments": [attachment_id]},
+        headers=await reply_headers(client, reporter),
     )
     assert response.status == 201, await response.text()
 
@@ -161,15 +158,12 @@ async def test_an_upload_is_claimed_once(
 
     response = await client.post(
         "/api/v1/cases",
-        json={
-            "v": 1,
-            "locator": second.locator.encoded(),
-            "reporter_pk": b64encode(second.keys.public),
-            "urgent": False,
-            "envelope": sealed("tip", tip_recipients([person], second)).to_json(),
-            "pow": await solved_proof(client, "submit"),
-            "attachments": [attachment_id],
-        },
+        json=tip_body(
+            second,
+            sealed("tip", tip_recipients([person], second)),
+            attachments=[attachment_id],
+        ),
+        headers=await submit_headers(client),
     )
 
     assert response.status == 422
@@ -189,15 +183,12 @@ async def test_a_new_tip_cannot_take_an_attachment_of_an_existing_case(
 
     response = await client.post(
         "/api/v1/cases",
-        json={
-            "v": 1,
-            "locator": thief.locator.encoded(),
-            "reporter_pk": b64encode(thief.keys.public),
-            "urgent": False,
-            "envelope": sealed("tip", tip_recipients([person], thief)).to_json(),
-            "pow": await solved_proof(client, "submit"),
-            "attachments": [attachment_id],
-        },
+        json=tip_body(
+            thief,
+            sealed("tip", tip_recipients([person], thief)),
+            attachments=[attachment_id],
+        ),
+        headers=await submit_headers(client),
     )
 
     assert response.status == 422

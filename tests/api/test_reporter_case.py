@@ -24,6 +24,7 @@ from tests.api.reporter_support import (
     lookup_headers,
     outbox,
     proof_header,
+    reply_headers,
     reporter_case,
     rows,
     sealed,
@@ -176,8 +177,8 @@ async def test_a_reply_is_stored_for_the_case_with_its_outbox_row_and_shown_back
 
     response = await client.post(
         "/api/v1/reporter/messages",
-        json={"v": 1, "envelope": envelope.to_json(), "pow": await solved_proof(client, "reply")},
-        headers=reporter.authorization,
+        json={"v": 1, "envelope": envelope.to_json()},
+        headers=await reply_headers(client, reporter),
     )
 
     assert response.status == 201
@@ -204,6 +205,7 @@ REPLY_REFUSALS = [
     "is an investigator's kind",
     "has no proof",
     "has a proof for another purpose",
+    "carries its proof in the body",
     "comes with a wrong code",
 ]
 
@@ -230,14 +232,15 @@ async def test_a_refused_reply_changes_nothing(
     }.get(refusal, lambda: sealed("reply", readers, case=case))()
     purpose = "lookup" if refusal == "has a proof for another purpose" else "reply"
     body: dict[str, Any] = {"v": 1, "envelope": envelope.to_json()}
-    if refusal != "has no proof":
-        body["pow"] = await solved_proof(client, purpose)
     sender = AnonymousReporter() if refusal == "comes with a wrong code" else reporter
+    headers = dict(sender.authorization)
+    if refusal != "has no proof":
+        headers.update(proof_header(await solved_proof(client, purpose)))
+    if refusal == "carries its proof in the body":  # where it used to go: an unknown field now
+        body["pow"] = await solved_proof(client, "reply")
     before = await rows(hotline.database)
 
-    response = await client.post(
-        "/api/v1/reporter/messages", json=body, headers=sender.authorization
-    )
+    response = await client.post("/api/v1/reporter/messages", json=body, headers=headers)
 
     expected = {
         "names another case": 400,
@@ -247,6 +250,7 @@ async def test_a_refused_reply_changes_nothing(
         "is an investigator's kind": 400,
         "has no proof": 403,
         "has a proof for another purpose": 403,
+        "carries its proof in the body": 400,
         "comes with a wrong code": 404,
     }[refusal]
     assert response.status == expected, await response.text()

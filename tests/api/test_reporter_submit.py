@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -18,12 +19,15 @@ from gateway.domain.hotline import Hotline
 from gateway.domain.keys import derive_subkey
 from gateway.store.records import InvestigatorStatus, MessageKind, RecipientKind
 from tests.api.reporter_support import (
+    PROOF_HEADER,
     AnonymousReporter,
     Client,
     outbox,
+    proof_header,
     rows,
     sealed,
     solved_proof,
+    submit_headers,
     submit_tip,
     tip_body,
     tip_recipients,
@@ -51,7 +55,8 @@ async def test_a_tip_becomes_a_case_with_its_message_inboxes_and_outbox_row_at_o
 
     response = await client.post(
         "/api/v1/cases",
-        json=tip_body(reporter, envelope, await solved_proof(client, "submit"), urgent=True),
+        json=tip_body(reporter, envelope, urgent=True),
+        headers=await submit_headers(client),
     )
 
     assert response.status == 201
@@ -134,17 +139,20 @@ BODY_REFUSALS: dict[str, tuple[BodyChange, int, str]] = {
         422,
         "unknown_attachment",
     ),
-    "missing proof": (lambda b: b.pop("pow"), 403, "bad_proof_of_work"),
-    "forged proof": (
-        lambda b: b.update(pow={**_proof(b), "mac": b64encode(os.urandom(32))}),
-        403,
-        "bad_proof_of_work",
-    ),
-    "unsolved proof": (
-        lambda b: b.update(pow={**_proof(b), "nonce": _failing_nonce(_proof(b))}),
-        403,
-        "bad_proof_of_work",
-    ),
+}
+
+ProofChange = Callable[[JsonObject], dict[str, str]]
+
+# What becomes of a good solved proof in the X-Tipline-Proof header: every one is refused
+# 403 bad_proof_of_work, before the body is read.
+PROOF_REFUSALS: dict[str, ProofChange] = {
+    "missing proof": lambda p: {},
+    "forged proof": lambda p: proof_header({**p, "mac": b64encode(os.urandom(32))}),
+    "unsolved proof": lambda p: proof_header({**p, "nonce": _failing_nonce(p)}),
+    "proof missing a part": lambda p: proof_header({"challenge": p["challenge"], "mac": p["mac"]}),
+    "proof not base64url": lambda p: {PROOF_HEADER: "not base64url!"},
+    "proof not JSON": lambda p: {PROOF_HEADER: b64encode(b"{challenge")},
+    "proof as bare JSON": lambda p: {PROOF_HEADER: json.dumps(p)},
 }
 
 
@@ -159,31 +167,85 @@ def _failing_nonce(proof: JsonObject) -> str:
     raise AssertionError("every nonce solves this challenge")
 
 
-def _proof(body: JsonObject) -> JsonObject:
-    proof = body["pow"]
-    assert isinstance(proof, dict)
-    return proof
-
-
 @pytest.mark.parametrize("name", sorted(BODY_REFUSALS))
 async def test_a_refused_tip_changes_nothing_in_the_database(
     client: Client, hotline: Hotline, organisation: Organisation, name: str
 ) -> None:
     change, status, code = BODY_REFUSALS[name]
     person, reporter = await _setup(hotline, organisation)
-    body = tip_body(
-        reporter,
-        sealed("tip", tip_recipients([person], reporter)),
-        await solved_proof(client, "submit"),
-    )
+    body = tip_body(reporter, sealed("tip", tip_recipients([person], reporter)))
     change(body)
     before = await rows(hotline.database)
 
-    response = await client.post("/api/v1/cases", json=body)
+    response = await client.post("/api/v1/cases", json=body, headers=await submit_headers(client))
 
     assert response.status == status, await response.text()
     assert (await response.json())["error"]["code"] == code
     assert await rows(hotline.database) == before
+
+
+@pytest.mark.parametrize("name", sorted(PROOF_REFUSALS))
+async def test_a_tip_without_a_good_proof_in_its_header_is_refused_and_changes_nothing(
+    client: Client, hotline: Hotline, organisation: Organisation, name: str
+) -> None:
+    person, reporter = await _setup(hotline, organisation)
+    headers = PROOF_REFUSALS[name](await solved_proof(client, "submit"))
+    before = await rows(hotline.database)
+
+    response = await client.post(
+        "/api/v1/cases",
+        json=tip_body(reporter, sealed("tip", tip_recipients([person], reporter))),
+        headers=headers,
+    )
+
+    assert response.status == 403, await response.text()
+    assert (await response.json())["error"]["code"] == "bad_proof_of_work"
+    assert await rows(hotline.database) == before
+
+
+async def test_a_proof_in_the_body_is_refused_as_an_unknown_field_and_changes_nothing(
+    client: Client, hotline: Hotline, organisation: Organisation
+) -> None:
+    """The proof travels only in X-Tipline-Proof: a `pow` field is no second place for it."""
+    person, reporter = await _setup(hotline, organisation)
+    before = await rows(hotline.database)
+    old_style = {
+        **tip_body(reporter, sealed("tip", tip_recipients([person], reporter))),
+        "pow": await solved_proof(client, "submit"),
+    }
+
+    with_header = await client.post(
+        "/api/v1/cases", json=old_style, headers=await submit_headers(client)
+    )
+    only_in_body = await client.post("/api/v1/cases", json=old_style)
+
+    assert with_header.status == 400, await with_header.text()
+    refusal = (await with_header.json())["error"]
+    assert refusal["code"] == "malformed"
+    assert "pow" in refusal["message"]
+    assert only_in_body.status == 403
+    assert (await only_in_body.json())["error"]["code"] == "bad_proof_of_work"
+    assert await rows(hotline.database) == before
+
+
+async def test_the_proof_is_spent_even_when_the_body_is_then_refused(
+    client: Client, hotline: Hotline, organisation: Organisation
+) -> None:
+    """The proof is spent with the rate limits as the request is admitted, before the body
+    is read: a malformed tip used it up, and the same proof cannot carry a corrected one."""
+    person, reporter = await _setup(hotline, organisation)
+    headers = await submit_headers(client)
+    body = tip_body(reporter, sealed("tip", tip_recipients([person], reporter)))
+
+    malformed = await client.post("/api/v1/cases", json={**body, "v": 2}, headers=headers)
+    retried = await client.post("/api/v1/cases", json=body, headers=headers)
+
+    assert malformed.status == 400
+    assert retried.status == 403
+    assert (await retried.json())["error"]["code"] == "bad_proof_of_work"
+    assert "used already" in (await retried.json())["error"]["message"]
+    fresh = await client.post("/api/v1/cases", json=body, headers=await submit_headers(client))
+    assert fresh.status == 201, await fresh.text()
 
 
 RecipientChoice = Callable[[VettedPerson, AnonymousReporter], list[bytes]]
@@ -210,7 +272,8 @@ async def test_a_tip_not_wrapped_for_exactly_the_required_recipients_is_refused(
 
     response = await client.post(
         "/api/v1/cases",
-        json=tip_body(reporter, envelope, await solved_proof(client, "submit")),
+        json=tip_body(reporter, envelope),
+        headers=await submit_headers(client),
     )
 
     assert response.status == 422
@@ -227,7 +290,8 @@ async def test_a_reply_envelope_cannot_start_a_case(
 
     response = await client.post(
         "/api/v1/cases",
-        json=tip_body(reporter, envelope, await solved_proof(client, "submit")),
+        json=tip_body(reporter, envelope),
+        headers=await submit_headers(client),
     )
 
     assert response.status == 400
@@ -244,11 +308,8 @@ async def test_an_investigators_key_cannot_pose_as_the_reporter_key(
 
     response = await client.post(
         "/api/v1/cases",
-        json=tip_body(
-            reporter,
-            sealed("tip", [person.keys.enc.public]),
-            await solved_proof(client, "submit"),
-        ),
+        json=tip_body(reporter, sealed("tip", [person.keys.enc.public])),
+        headers=await submit_headers(client),
     )
 
     assert response.status == 400
@@ -263,11 +324,8 @@ async def test_a_proof_for_another_purpose_is_refused(
 
     response = await client.post(
         "/api/v1/cases",
-        json=tip_body(
-            reporter,
-            sealed("tip", tip_recipients([person], reporter)),
-            await solved_proof(client, "lookup"),
-        ),
+        json=tip_body(reporter, sealed("tip", tip_recipients([person], reporter))),
+        headers=proof_header(await solved_proof(client, "lookup")),
     )
 
     assert response.status == 403
@@ -279,10 +337,11 @@ async def test_a_proof_of_work_buys_exactly_one_tip(
     client: Client, hotline: Hotline, organisation: Organisation
 ) -> None:
     person, first = await _setup(hotline, organisation)
-    proof = await solved_proof(client, "submit")
+    proof = await submit_headers(client)
     accepted = await client.post(
         "/api/v1/cases",
-        json=tip_body(first, sealed("tip", tip_recipients([person], first)), proof),
+        json=tip_body(first, sealed("tip", tip_recipients([person], first))),
+        headers=proof,
     )
     assert accepted.status == 201
     before = await rows(hotline.database)
@@ -290,7 +349,8 @@ async def test_a_proof_of_work_buys_exactly_one_tip(
 
     replayed = await client.post(
         "/api/v1/cases",
-        json=tip_body(second, sealed("tip", tip_recipients([person], second)), proof),
+        json=tip_body(second, sealed("tip", tip_recipients([person], second))),
+        headers=proof,
     )
 
     assert replayed.status == 403
@@ -309,7 +369,8 @@ async def test_without_a_vetted_triage_investigator_the_hotline_says_it_cannot_r
 
     response = await client.post(
         "/api/v1/cases",
-        json=tip_body(reporter, envelope, await solved_proof(client, "submit")),
+        json=tip_body(reporter, envelope),
+        headers=await submit_headers(client),
     )
 
     assert response.status == 503
@@ -326,11 +387,8 @@ async def test_a_pickup_code_in_use_is_refused_and_nothing_more_is_stored(
 
     again = await client.post(
         "/api/v1/cases",
-        json=tip_body(
-            reporter,
-            sealed("tip", tip_recipients([person], reporter)),
-            await solved_proof(client, "submit"),
-        ),
+        json=tip_body(reporter, sealed("tip", tip_recipients([person], reporter))),
+        headers=await submit_headers(client),
     )
 
     assert again.status == 409
@@ -345,7 +403,9 @@ async def test_an_oversized_body_is_refused_before_it_is_read_whole(
     oversized = b'{"v":1,"pad":"' + b"x" * (hotline.limits.max_body_bytes + 10) + b'"}'
 
     response = await client.post(
-        "/api/v1/cases", data=io.BytesIO(oversized), headers={"Content-Type": "application/json"}
+        "/api/v1/cases",
+        data=io.BytesIO(oversized),
+        headers={"Content-Type": "application/json", **await submit_headers(client)},
     )
 
     assert response.status == 413
@@ -355,6 +415,8 @@ async def test_an_oversized_body_is_refused_before_it_is_read_whole(
 
 async def test_a_body_that_is_not_json_is_refused(client: Client, hotline: Hotline) -> None:
     before = await rows(hotline.database)
-    response = await client.post("/api/v1/cases", data=b"locator=abc")
+    response = await client.post(
+        "/api/v1/cases", data=b"locator=abc", headers=await submit_headers(client)
+    )
     assert response.status == 400
     assert await rows(hotline.database) == before

@@ -33,7 +33,7 @@ from tests.api.reporter_support import (
     Client,
     outbox,
     sealed,
-    solved_proof,
+    submit_headers,
     tip_body,
     tip_recipients,
     vet_with_account,
@@ -305,14 +305,18 @@ async def test_concurrent_tips_through_the_api_are_all_answered_201_and_all_stor
     reporters = [AnonymousReporter() for _ in range(16)]
     bodies = [
         tip_body(
-            reporter,
-            sealed("tip", tip_recipients(triage, reporter), body=os.urandom(8).hex()),
-            await solved_proof(client, "submit"),
+            reporter, sealed("tip", tip_recipients(triage, reporter), body=os.urandom(8).hex())
         )
         for reporter in reporters
     ]
+    proofs = [await submit_headers(client) for _ in bodies]
 
-    responses = await asyncio.gather(*(client.post("/api/v1/cases", json=body) for body in bodies))
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/v1/cases", json=body, headers=proof)
+            for body, proof in zip(bodies, proofs, strict=True)
+        )
+    )
 
     assert [response.status for response in responses] == [201] * len(bodies)
     hashes = [locator_hash(hotline, reporter.locator) for reporter in reporters]

@@ -137,6 +137,13 @@ def session_for(concurrency: int) -> aiohttp.ClientSession:
 # ------------------------------------------------------------------ what reporters send
 
 
+@dataclass(frozen=True)
+class Tip:
+    locator: bytes
+    body: bytes
+    headers: dict[str, str]
+
+
 class TipMaker:
     """New-tip bodies as the reporter's client builds them: a 4 KiB-bucket envelope for every
     vetted triage investigator (and recovery key) plus a fresh reporter key."""
@@ -146,8 +153,8 @@ class TipMaker:
         self.recipients = verified.directory.vetted(int(time.time())).new_tip_recipients()
         self.text = tip_text()
 
-    def make(self, proof: dict[str, Any]) -> tuple[bytes, bytes]:
-        """(locator, JSON body) of one tip."""
+    def make(self, proof: dict[str, Any]) -> Tip:
+        """One tip: its locator, JSON body and headers (the proof of work among them)."""
         reporter = X25519KeyPair.generate()
         locator = secrets.token_bytes(32)
         envelope = seal(
@@ -164,9 +171,10 @@ class TipMaker:
             "reporter_pk": b64encode(reporter.public),
             "urgent": False,
             "envelope": wire,
-            "pow": proof,
         }
-        return locator, json.dumps(body).encode()
+        return Tip(
+            locator, json.dumps(body).encode(), {**JSON_HEADERS, PROOF_HEADER: proof_header(proof)}
+        )
 
 
 async def proofs(
@@ -250,13 +258,15 @@ class LoadGenerator:
         async with session_for(job["concurrency"]) as session:
             async with session.get(job["gateway"] + "/api/v1/directory") as response:
                 maker = TipMaker(await response.json(), b64decode(job["org_public_key"], what="k"))
-            # The same body a tip has (a proof of work of the same shape, never checked here).
+            # The same body and headers a tip has (a proof of work of the same shape, never
+            # checked here).
             proof = {"challenge": b64encode(os.urandom(120)), "mac": "x" * 22, "nonce": "AAAAAA"}
-            bodies = [maker.make(proof)[1] for _ in range(min(job["requests"], 500))]
+            tips = [maker.make(proof) for _ in range(min(job["requests"], 500))]
 
             async def post(index: int, _measured: Measured) -> str | None:
+                tip = tips[index % len(tips)]
                 async with session.post(
-                    job["url"] + "/ceiling", data=bodies[index % len(bodies)], headers=JSON_HEADERS
+                    job["url"] + "/ceiling", data=tip.body, headers=tip.headers
                 ) as response:
                     await response.read()
                     return None if response.status == 201 else await refusal(response)
@@ -269,11 +279,11 @@ class LoadGenerator:
                 requests=job["requests"],
                 seconds=job["seconds"],
             )
-        return measured.result(body_bytes=len(bodies[0]))
+        return measured.result(body_bytes=len(tips[0].body))
 
     # -------------------------------------------------------------- W1 submit
 
-    async def _tips(self, job: dict[str, Any], count: int) -> list[tuple[bytes, bytes]]:
+    async def _tips(self, job: dict[str, Any], count: int) -> list[Tip]:
         gateway = job["gateway"]
         async with session_for(8) as session:
             async with session.get(gateway + "/api/v1/directory") as response:
@@ -291,18 +301,18 @@ class LoadGenerator:
 
     async def job_submit(self, job: dict[str, Any]) -> dict[str, Any]:
         concurrency = job["concurrency"]
-        tips: list[tuple[bytes, bytes]] = await self._inputs(job)
+        tips: list[Tip] = await self._inputs(job)
         url = job["gateway"] + "/api/v1/cases"
         accepted: list[bytes] = []
         async with session_for(concurrency) as session:
 
             async def post(index: int, _measured: Measured) -> str | None:
-                locator, body = tips[index]
-                async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+                tip = tips[index]
+                async with session.post(url, data=tip.body, headers=tip.headers) as response:
                     await response.read()
                     if response.status != 201:
                         return await refusal(response)
-                accepted.append(locator)
+                accepted.append(tip.locator)
                 return None
 
             measured = await closed_loop(
@@ -313,8 +323,8 @@ class LoadGenerator:
             accepted=len(accepted),
             sent=measured.count,
             anonymous=measured.count,
-            body_bytes=len(tips[0][1]),
-            recipients=len(parse_envelope(json.loads(tips[0][1])["envelope"]).recipient_kids),
+            body_bytes=len(tips[0].body),
+            recipients=len(parse_envelope(json.loads(tips[0].body)["envelope"]).recipient_kids),
         )
 
     # -------------------------------------------------------------- Argon2id, on its own
@@ -416,11 +426,12 @@ class LoadGenerator:
         if not ciphertext.exists() or ciphertext.stat().st_size != length:
             await asyncio.to_thread(_write_ciphertext, ciphertext, content_size)
         gateway = job["gateway"]
-        [(locator, body)] = await self._tips(job | {"concurrency": 1}, 1)
+        [tip] = await self._tips(job | {"concurrency": 1}, 1)
+        locator = tip.locator
         repeat = int(job.get("repeat", 1))
         async with session_for(2) as session:
             async with session.post(
-                gateway + "/api/v1/cases", data=body, headers=JSON_HEADERS
+                gateway + "/api/v1/cases", data=tip.body, headers=tip.headers
             ) as response:
                 if response.status != 201:
                     raise RuntimeError(await refusal(response))
@@ -500,7 +511,7 @@ class LoadGenerator:
         gateway, port, pids = job["gateway"], job["server_port"], job["worker_pids"]
         headers = {"Authorization": f"Session {job['session']}"}
         events: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
-        tips: list[tuple[bytes, bytes]] = await self._inputs(job)
+        tips: list[Tip] = await self._inputs(job)
         async with session_for(2) as session:
             socket = await session.ws_connect(gateway + "/api/v1/events", headers=headers)
             ready = await socket.receive_json(timeout=10)
@@ -517,10 +528,10 @@ class LoadGenerator:
                 samples: dict[str, list[float]] = {"cross": [], "same": []}
                 errors: Counter[str] = Counter()
                 early = 0
-                for index, (_locator, body) in enumerate(tips):
+                for index, tip in enumerate(tips):
                     client, local_port = rotation[index % len(rotation)]
                     async with client.post(
-                        gateway + "/api/v1/cases", data=body, headers=JSON_HEADERS
+                        gateway + "/api/v1/cases", data=tip.body, headers=tip.headers
                     ) as response:
                         answered = time.perf_counter()
                         await response.read()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -51,6 +51,7 @@ from gateway.crypto.pow import issue_challenge, parse_challenge, solve, verify_s
 from gateway.crypto.stream import StreamDecryptor, encrypt_stream
 from gateway.domain.errors import GatewayError
 from gateway.domain.reporting import ReplySubmission, TipSubmission
+from gateway.web.reporter_headers import PROOF_HEADER, proof_from_header
 
 NOW: Final = int(time.time())
 ORGANISATION: Final = Ed25519KeyPair.generate()
@@ -85,6 +86,19 @@ def _stream(data: bytes) -> None:
     for start in range(0, len(data), 1000):
         decryptor.update(data[start : start + 1000])
     decryptor.finish()
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What `proof_from_header` reads of a request: its headers."""
+
+    headers: Mapping[str, str]
+
+
+def _proof_in_header(data: bytes) -> None:
+    # The only place a proof of work travels: X-Tipline-Proof, read as the gateway reads it.
+    proof = proof_from_header(_Request({PROOF_HEADER: _text(data)}))  # type: ignore[arg-type]
+    verify_solution(proof, key=POW_KEY, purpose="lookup", now=NOW)
 
 
 def _open_envelope(data: bytes) -> None:
@@ -134,7 +148,6 @@ def _seeds() -> list[Target]:
         "reporter_pk": b64encode(REPORTER.public),
         "urgent": False,
         "envelope": tip.to_json(),
-        "pow": answer,
     }
     return [
         Target("strict JSON", lambda d: parse_json(d, max_bytes=8192, what="x"), tip.encode()),
@@ -177,6 +190,11 @@ def _seeds() -> list[Target]:
             answer,
         ),
         Target(
+            "proof-of-work header",
+            _proof_in_header,
+            b64encode(canonical_json(answer)).encode(),
+        ),
+        Target(
             "pickup code",
             lambda d: PickupCode.parse(_text(d)),
             PickupCode.generate().display().encode(),
@@ -211,8 +229,8 @@ def _seeds() -> list[Target]:
         Target(
             "reply request body",
             lambda d: ReplySubmission.from_json(_object(d)),
-            canonical_json({"v": 1, "envelope": reply.to_json(), "pow": answer}),
-            {"v": 1, "envelope": reply.to_json(), "pow": answer},
+            canonical_json({"v": 1, "envelope": reply.to_json()}),
+            {"v": 1, "envelope": reply.to_json()},
         ),
     ]
 

@@ -38,6 +38,7 @@ from tests.api.reporter_support import (
     AnonymousReporter,
     lookup_headers,
     proof_header,
+    reply_headers,
     sealed,
     solved_proof,
     submit_tip,
@@ -143,16 +144,17 @@ async def test_every_locator_endpoint_answers_a_wrong_code_and_a_withdrawn_case_
                 "/api/v1/reporter/case", headers=await lookup_headers(client, reporter)
             )
         elif endpoint == "reply":
-            body = {"v": 1, "envelope": reply, "pow": await solved_proof(client, "reply")}
-            response = await client.post("/api/v1/reporter/messages", json=body, headers=auth)
+            response = await client.post(
+                "/api/v1/reporter/messages",
+                json={"v": 1, "envelope": reply},
+                headers=await reply_headers(client, reporter),
+            )
         elif endpoint == "consent":
-            body = {
-                "v": 1,
-                "envelope": consent,
-                "consent": "given",
-                "pow": await solved_proof(client, "reply"),
-            }
-            response = await client.post("/api/v1/reporter/consent", json=body, headers=auth)
+            response = await client.post(
+                "/api/v1/reporter/consent",
+                json={"v": 1, "envelope": consent, "consent": "given"},
+                headers=await reply_headers(client, reporter),
+            )
         elif endpoint == "upload":
             response = await client.post(
                 "/api/v1/reporter/attachments",
@@ -191,11 +193,12 @@ async def test_a_reply_with_a_wrong_code_and_to_a_withdrawn_case_take_the_same_t
     def reply_as(reporter_for_round: Callable[[], AnonymousReporter]) -> Any:
         async def prepare() -> Callable[[], Awaitable[Any]]:
             reporter = reporter_for_round()
-            body = {"v": 1, "envelope": envelope, "pow": await solved_proof(client, "reply")}
+            body = {"v": 1, "envelope": envelope}
+            headers = await reply_headers(client, reporter)  # solved before the clock starts
 
             async def send() -> None:
                 response = await client.post(
-                    "/api/v1/reporter/messages", json=body, headers=reporter.authorization
+                    "/api/v1/reporter/messages", json=body, headers=headers
                 )
                 await response.read()
                 assert response.status == 404

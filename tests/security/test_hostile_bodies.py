@@ -84,10 +84,25 @@ def json_endpoints(gateway: Gateway) -> Iterator[tuple[str, str]]:
                 yield method.upper(), path
 
 
-def credentials(target: Target, path: str) -> dict[str, str]:
+# The JSON endpoints a reporter pays for with a proof of work, and what it is for: the proof
+# (X-Tipline-Proof) is spent before the body is read, so without one no body is looked at.
+PAYING: Final = {
+    ("POST", "/api/v1/cases"): "submit",
+    ("POST", "/api/v1/reporter/messages"): "reply",
+    ("POST", "/api/v1/reporter/consent"): "reply",
+}
+
+
+async def credentials(target: Target, method: str, path: str) -> dict[str, str]:
+    """What gets a request as far as reading its body: a fresh proof where one is paid."""
     if path.startswith("/api/v1/reporter/"):
-        return AnonymousReporter().authorization
-    return target.headers
+        headers = AnonymousReporter().authorization
+    else:
+        headers = dict(target.headers)
+    purpose = PAYING.get((method, path))
+    if purpose is not None:
+        headers.update(proof_header(await solved_proof(target.gateway.client, purpose)))
+    return headers
 
 
 @embedded_only
@@ -113,7 +128,10 @@ async def test_a_json_body_past_the_endpoints_own_limit_is_refused_as_it_streams
         method,
         target.path(template),
         data=endless_json(JSON_BODY_LIMITS[method, template]),
-        headers={"Content-Type": "application/json", **credentials(target, template)},
+        headers={
+            "Content-Type": "application/json",
+            **await credentials(target, method, template),
+        },
     )
     assert response.status == 413, await response.text()
     assert (await response.json())["error"]["code"] == "payload_too_large"
@@ -147,7 +165,10 @@ async def test_a_malformed_body_gets_a_clear_400_from_every_json_endpoint_and_ch
             method,
             target.path(template),
             data=MALFORMED[problem],
-            headers={"Content-Type": "application/json", **credentials(target, template)},
+            headers={
+                "Content-Type": "application/json",
+                **await credentials(target, method, template),
+            },
         )
         error = (await response.json())["error"]
         answers[template] = (response.status, error["code"])
@@ -165,7 +186,7 @@ async def test_a_body_of_another_content_type_is_refused_by_every_json_endpoint(
             method,
             target.path(template),
             data=b'{"v": 1}',
-            headers={"Content-Type": "text/plain", **credentials(target, template)},
+            headers={"Content-Type": "text/plain", **await credentials(target, method, template)},
         )
         assert response.status == 400, (template, await response.text())
 

@@ -38,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
 from gateway.crypto.encoding import b64encode, canonical_json
 from gateway.crypto.pow import parse_challenge, solve
 from gateway.domain import reporting
+from gateway.domain.admission import admit_paying
 from gateway.domain.hotline import Hotline
 from gateway.domain.reporter_access import SUBMIT
 from gateway.web.app import create_app
@@ -93,8 +94,9 @@ async def _populate(hotline: Hotline) -> tuple[Person, AnonymousReporter]:
     reporter = AnonymousReporter()
     envelope = sealed("tip", tip_recipients([person], reporter))  # type: ignore[list-item]
     proof = solve(hotline.proof_of_work.challenge(SUBMIT)).to_json()
+    paid = await admit_paying(hotline, None, proof=proof, purpose=SUBMIT)
     await reporting.submit_tip(
-        hotline, reporting.TipSubmission.from_json(tip_body(reporter, envelope, proof))
+        hotline, reporting.TipSubmission.from_json(tip_body(reporter, envelope)), paid
     )
     return person, reporter
 
@@ -176,10 +178,9 @@ def arm(case: Case, world: World) -> dict[str, str]:
     if reporter_side and locator:
         headers["Authorization"] = f"Locator {world.reporter.locator.encoded()}"
     purpose = _purpose(case, locator=locator)
-    if case.headers is not None and PROOF_HEADER in case.headers:
+    # Every operation that pays with a proof of work documents it as this header parameter.
+    if case.operation.get_parameter(PROOF_HEADER, "header") is not None:
         case.headers[PROOF_HEADER] = b64encode(canonical_json(world.proof(purpose)))
-    if isinstance(case.body, dict) and "pow" in case.body:
-        case.body["pow"] = world.proof(purpose)
     if case.path_parameters and "case_id" in case.path_parameters:
         case.path_parameters["case_id"] = world.case_id
     return headers

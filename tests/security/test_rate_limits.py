@@ -23,6 +23,7 @@ from gateway.domain.limits import AbusePolicy, AnonymousLimits, SocketSlots
 from gateway.domain.load import DifficultyCurve, LoadPricing
 from gateway.domain.login import LoginDesk, LoginFailed, LoginPolicy
 from gateway.domain.network_identity import address_group, network_identity
+from gateway.domain.proof_of_work import ProofOfWorkGate
 from tests.api.investigator_support import bearer, log_in, sessions_of, vetted_person
 from tests.api.reporter_support import AnonymousReporter
 from tests.fixtures.broker import RedisProxy, redis_only
@@ -176,6 +177,91 @@ async def test_one_pickup_code_is_limited_per_hour_from_any_address(
         assert await look_up(second, other) == 404
 
 
+# ------------------------------------------------------------------ paying requests
+
+
+async def test_a_request_over_a_limit_spends_nothing_so_its_proof_still_buys_one_request(
+    make_gateway: GatewayFactory,
+) -> None:
+    gateway = await make_gateway(locator_per_hour="1")
+    hammered = AnonymousReporter()
+    first, second = await fetch_challenge(gateway), await fetch_challenge(gateway)
+
+    async def look_up(reporter: AnonymousReporter, challenge: JsonObject) -> int:
+        response = await gateway.client.get(
+            "/api/v1/reporter/case",
+            headers={**reporter.authorization, **proof_header(challenge)},
+        )
+        return response.status
+
+    assert await look_up(hammered, first) == 404
+    refused = proof_header(second)
+    response = await gateway.client.get(
+        "/api/v1/reporter/case", headers={**hammered.authorization, **refused}
+    )
+    assert response.status == 429
+    # The refused request spent nothing: the same solution still buys one look-up, once.
+    again = await gateway.client.get(
+        "/api/v1/reporter/case", headers={**AnonymousReporter().authorization, **refused}
+    )
+    assert again.status == 404
+    spent = await gateway.client.get(
+        "/api/v1/reporter/case", headers={**AnonymousReporter().authorization, **refused}
+    )
+    assert (spent.status, (await spent.json())["error"]["code"]) == (403, "bad_proof_of_work")
+
+
+async def test_requests_with_bad_proofs_are_counted_by_the_rate_limits(
+    make_gateway: GatewayFactory,
+) -> None:
+    gateway = await make_gateway(locator_per_hour="2")
+    reporter = AnonymousReporter()
+    forged = {**(await fetch_challenge(gateway)), "mac": b64encode(os.urandom(32))}
+    answers = []
+    for headers in ({}, proof_header(forged), proof_header(await fetch_challenge(gateway))):
+        response = await gateway.client.get(
+            "/api/v1/reporter/case", headers={**reporter.authorization, **headers}
+        )
+        answers.append((response.status, (await response.json())["error"]["code"]))
+    # A missing and a forged proof used up the code's allowance: a good proof is too late.
+    assert answers == [
+        (403, "bad_proof_of_work"),
+        (403, "bad_proof_of_work"),
+        (429, "rate_limited"),
+    ]
+
+
+async def test_a_paying_request_is_one_broker_step_for_its_limits_and_its_proof(
+    make_gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = await make_gateway()
+    challenge = await fetch_challenge(gateway)
+    broker = gateway.hotline.broker
+    calls: list[str] = []
+    for name in ("throttle_all", "remember_once", "remember_once_counting", "increment"):
+        monkeypatch.setattr(broker, name, _refusing(name))
+    step = broker.throttle_all_then_remember_once
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        calls.append("throttle_all_then_remember_once")
+        return await step(*args, **options)
+
+    monkeypatch.setattr(broker, "throttle_all_then_remember_once", counted)
+    reporter = AnonymousReporter()
+    response = await gateway.client.get(
+        "/api/v1/reporter/case", headers={**reporter.authorization, **proof_header(challenge)}
+    )
+    assert response.status == 404
+    assert calls == ["throttle_all_then_remember_once"]
+
+
+def _refusing(name: str) -> Any:
+    async def refuse(*args: Any, **options: Any) -> Any:
+        raise AssertionError(f"a paying request called broker.{name}")
+
+    return refuse
+
+
 def test_a_network_identity_is_a_keyed_hash_that_changes_every_day() -> None:
     today, tomorrow = date(2026, 11, 28), date(2026, 11, 29)
     address = "192.0.2.7"
@@ -294,17 +380,19 @@ async def test_every_limiter_fails_closed_when_redis_is_down(
     policy = AbusePolicy()
     anonymous = AnonymousLimits(broker, pepper=PEPPER, clock=FixedClock(), policy=policy)
     pricing = LoadPricing(broker, DifficultyCurve(base=4, ceiling=8, threshold=10), FixedClock())
+    gate = ProofOfWorkGate(broker, key=PEPPER, difficulty=4, clock=FixedClock(), pricing=pricing)
     sockets = SocketSlots(broker, pepper=PEPPER, policy=policy)
     await anonymous.admit("127.0.0.1")  # healthy: all of these work
     await (await sockets.claim("token")).release()
     assert await pricing.offered() == 4
+    await gate.redeem(solve(gate.challenge("lookup")).to_json(), purpose="lookup")
 
     await redis_proxy.cut()
 
     for limiter in (
         anonymous.admit("127.0.0.1"),
         pricing.offered(),
-        pricing.spend("pow:spent:x", ttl=5),
+        gate.redeem(solve(gate.challenge("lookup")).to_json(), purpose="lookup"),
         sockets.claim("token"),
     ):
         with pytest.raises(BrokerUnavailable):

@@ -65,10 +65,12 @@ async def test_a_json_body_that_does_not_arrive_in_time_gets_408_and_changes_not
 ) -> None:
     gateway = await make_gateway(body_read_seconds="1")
     before = await database_snapshot(gateway.hotline.database)
+    # A fresh proof of work: the gateway reads no body before the proof is spent.
+    proof = proof_header(await solved_proof(gateway.client, "submit"))
     head = request_head(
         "POST",
         "/api/v1/cases",
-        {"Content-Type": "application/json", "Content-Length": "5000"},
+        {"Content-Type": "application/json", "Content-Length": "5000", **proof},
     )
     started = time.monotonic()
 

@@ -287,6 +287,28 @@ async def test_limits_checked_together_cost_one_round_trip_however_many(
     assert sent == ["EVALSHA"]
 
 
+async def test_limits_with_a_value_to_remember_cost_one_round_trip(
+    counted_redis_broker: tuple[RedisBroker, list[str]],
+) -> None:
+    broker, sent = counted_redis_broker
+    checks = [("limit:network:x", 300, 60), ("limit:all:z", 1, 60)]
+    spend = {"ttl": 60, "counter": "load:pow:1", "window": 60}
+    # The first call may have to load the script.
+    await broker.throttle_all_then_remember_once([("warm", 1, 60)], key="pow:spent:w", **spend)
+    sent.clear()
+    decision, first, count = await broker.throttle_all_then_remember_once(
+        checks, key="pow:spent:a", **spend
+    )
+    assert (decision.allowed, first, count) == (True, True, 2)
+    assert sent == ["EVALSHA"]
+    sent.clear()
+    decision, first, count = await broker.throttle_all_then_remember_once(
+        checks, key="pow:spent:b", **spend
+    )
+    assert (decision.refused_by, first, count) == (1, False, 0)
+    assert sent == ["EVALSHA"]
+
+
 # ---------------------------------------------------------------------- key layout
 
 

@@ -30,9 +30,17 @@ def clock() -> MovableClock:
     return MovableClock()
 
 
+def flat_gate(broker: Broker, clock: MovableClock, root: bytes = b"k" * 32) -> ProofOfWorkGate:
+    """A gate whose price never rises (8 bits) within these tests' load."""
+    pricing = LoadPricing(broker, DifficultyCurve(base=8, ceiling=8, threshold=1000), clock)
+    return ProofOfWorkGate(
+        broker, key=derive_subkey(root, "pow"), difficulty=8, clock=clock, pricing=pricing
+    )
+
+
 @pytest.fixture
 def gate(broker: Broker, clock: MovableClock) -> ProofOfWorkGate:
-    return ProofOfWorkGate(broker, key=derive_subkey(b"k" * 32, "pow"), difficulty=8, clock=clock)
+    return flat_gate(broker, clock)
 
 
 async def test_a_solution_is_accepted_once(gate: ProofOfWorkGate) -> None:
@@ -73,8 +81,8 @@ async def test_an_expired_challenge_is_refused(gate: ProofOfWorkGate, clock: Mov
 async def test_a_challenge_from_another_server_key_is_refused(
     broker: Broker, clock: MovableClock
 ) -> None:
-    other = ProofOfWorkGate(broker, key=derive_subkey(b"o" * 32, "pow"), difficulty=8, clock=clock)
-    ours = ProofOfWorkGate(broker, key=derive_subkey(b"k" * 32, "pow"), difficulty=8, clock=clock)
+    other = flat_gate(broker, clock, root=b"o" * 32)
+    ours = flat_gate(broker, clock)
     proof = solve(other.challenge("submit")).to_json()
     with pytest.raises(BadProofOfWork) as refused:
         await ours.redeem(proof, purpose="submit")
@@ -99,7 +107,7 @@ def test_subkeys_differ_by_purpose_and_root() -> None:
         derive_subkey(b"short", "a")
 
 
-async def test_a_priced_redemption_counts_the_load_and_spends_the_proof_in_one_round_trip(
+async def test_a_redemption_counts_the_load_and_spends_the_proof_in_one_round_trip(
     counted_redis_broker: tuple[RedisBroker, list[str]], clock: MovableClock
 ) -> None:
     broker, sent = counted_redis_broker

@@ -45,7 +45,6 @@ def _tip_body(**changes: object) -> JsonObject:
         "reporter_pk": b64encode(reporter.public),
         "urgent": False,
         "envelope": envelope.to_json(),
-        "pow": {"challenge": "", "mac": "", "nonce": ""},
     }
     body.update(changes)  # type: ignore[arg-type]
     return body
@@ -70,6 +69,8 @@ def test_a_well_formed_tip_body_parses_with_its_upload_ids() -> None:
         ({"urgent": 1}, Malformed),
         ({"reporter_pk": b64encode(os.urandom(31))}, Malformed),
         ({"extra": True}, Malformed),
+        # The proof of work travels in the X-Tipline-Proof header, never in the body.
+        ({"pow": {"challenge": "", "mac": "", "nonce": ""}}, Malformed),
     ],
 )
 def test_a_tip_body_that_is_not_exactly_right_is_refused(
@@ -89,7 +90,10 @@ def test_a_reporter_message_is_a_reply_and_a_consent_answer_is_sent_where_it_is_
             case=None if kind == "tip" else "c-1",
         ).to_json()
 
-    assert ReplySubmission.from_json({"v": 1, "envelope": envelope_of("reply")}).proof is None
+    reply = ReplySubmission.from_json({"v": 1, "envelope": envelope_of("reply")})
+    assert (reply.envelope.kind, reply.attachment_ids) == ("reply", ())
+    with pytest.raises(Malformed, match="pow"):  # the proof travels in X-Tipline-Proof
+        ReplySubmission.from_json({"v": 1, "envelope": envelope_of("reply"), "pow": {}})
     with pytest.raises(InvalidInput, match="reporter/consent"):
         ReplySubmission.from_json({"v": 1, "envelope": envelope_of("consent_answer")})
     with pytest.raises(InvalidInput, match="kind reply"):

@@ -78,7 +78,7 @@ export class ReporterClient {
       case: null,
     });
     onStage("proof");
-    const pow = await proofOfWork("submit");
+    const headers = await this.#paidHeaders("submit");
     onStage("send");
     await request("POST", "/api/v1/cases", {
       json: {
@@ -87,9 +87,9 @@ export class ReporterClient {
         reporter_pk: b64encode(keys.enc.public),
         urgent: Boolean(tip.urgent),
         envelope: envelope.toJson(),
-        pow,
         attachments: references.map((ref) => ref.id),
       },
+      headers,
       expect: [201],
     });
     return code;
@@ -115,7 +115,7 @@ export class ReporterClient {
   async read(keys, directory = null, { onStage = () => {} } = {}) {
     const verified = directory ?? (await this.directory());
     onStage("proof");
-    const answer = await request("GET", "/api/v1/reporter/case", { headers: await this.#headers(keys.locator, "lookup") });
+    const answer = await request("GET", "/api/v1/reporter/case", { headers: await this.#paidHeaders("lookup", keys.locator) });
     const caseId = String(answer.case);
     const vetted = this.vetted(verified);
     const messages = [];
@@ -158,11 +158,11 @@ export class ReporterClient {
       case: thread.caseId,
     });
     onStage("proof");
-    const pow = await proofOfWork("reply");
+    const headers = await this.#paidHeaders("reply", thread.keys.locator);
     onStage("send");
     const answer = await request("POST", "/api/v1/reporter/messages", {
-      json: { v: VERSION, envelope: envelope.toJson(), pow, attachments: references.map((ref) => ref.id) },
-      headers: { Authorization: thread.keys.locator.authorization() },
+      json: { v: VERSION, envelope: envelope.toJson(), attachments: references.map((ref) => ref.id) },
+      headers,
       expect: [201],
     });
     return Number(answer.seq);
@@ -171,7 +171,7 @@ export class ReporterClient {
   /** Withdraw the case: the gateway deletes it and everything in it at once. */
   async withdraw(thread) {
     await request("DELETE", "/api/v1/reporter/case", {
-      headers: await this.#headers(thread.keys.locator, "lookup"),
+      headers: await this.#paidHeaders("lookup", thread.keys.locator),
       expect: [204],
     });
   }
@@ -183,9 +183,7 @@ export class ReporterClient {
   async #upload(file, index, locator, onUpload) {
     const name = attachmentName(file.name);
     const encrypted = await encryptBlob(file, { onProgress: (done, total) => onUpload(index, "encrypt", done, total) });
-    const token = await proofOfWork(locator === null ? "submit" : "reply");
-    const headers = { [PROOF_HEADER]: proofHeader(token) };
-    if (locator !== null) headers.Authorization = locator.authorization();
+    const headers = await this.#paidHeaders(locator === null ? "submit" : "reply", locator);
     const answer = await upload("/api/v1/reporter/attachments", encrypted.ciphertext, {
       headers,
       onProgress: (done, total) => onUpload(index, "upload", done, total),
@@ -194,8 +192,11 @@ export class ReporterClient {
     return new AttachmentRef({ id: String(answer.id), key: encrypted.key, name, size: encrypted.size, sha256: encrypted.sha256 });
   }
 
-  async #headers(locator, purpose) {
-    return { Authorization: locator.authorization(), [PROOF_HEADER]: proofHeader(await proofOfWork(purpose)) };
+  /** A fresh proof of work for `purpose` as the X-Tipline-Proof header, with the case's locator when given. */
+  async #paidHeaders(purpose, locator = null) {
+    const headers = { [PROOF_HEADER]: proofHeader(await proofOfWork(purpose)) };
+    if (locator !== null) headers.Authorization = locator.authorization();
+    return headers;
   }
 }
 
