@@ -26,7 +26,7 @@ from gateway.domain.directory import DirectoryBook
 from gateway.domain.errors import Conflict, InvalidInput, RecipientNotVetted, UnknownAttachment
 from gateway.domain.hotline import EmergencyRules, Hotline
 from gateway.domain.reporter_access import locator_hash
-from gateway.domain.tip_intake import NewTip, TipIntake, WrittenTip
+from gateway.domain.tip_intake import COMPANY, NewTip, TipIntake, WrittenTip
 from gateway.store import Database, DatabaseUnavailable
 from tests.api.reporter_support import (
     AnonymousReporter,
@@ -147,6 +147,26 @@ async def test_tips_that_arrive_together_are_written_in_one_unit_each_with_all_i
     assert sorted(events, key=str) == sorted(
         [("case.created", answer.case_id) for answer in answers], key=str
     )
+
+
+async def test_tips_arriving_one_by_one_while_a_group_is_written_wait_to_form_the_next_group(
+    hotline: Hotline,
+    triage: list[VettedPerson],
+    counted_intake: tuple[TipIntake, list[int]],
+) -> None:
+    """Fewer than `COMPANY` latecomers start no second writer: each would write alone."""
+    intake, units = counted_intake
+    first, *latecomers = [tip_for(hotline, triage) for _ in range(4)]
+    assert len(latecomers) < COMPANY
+    submitted = [asyncio.create_task(intake.submit(first))]
+    for tip in latecomers:
+        await asyncio.sleep(0)  # one turn of the event loop: the first group is in flight
+        submitted.append(asyncio.create_task(intake.submit(tip)))
+
+    answers = await asyncio.gather(*submitted)
+
+    assert units == [2]
+    assert all(isinstance(answer, WrittenTip) for answer in answers)
 
 
 async def test_a_refused_tip_gets_its_own_refusal_and_the_rest_of_its_group_is_written(
