@@ -58,6 +58,7 @@ from gateway.broker.keys import (
     milliseconds,
     session_digest,
 )
+from gateway.broker.pipelining import ScriptPipeline
 from gateway.logs import log_event
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,9 @@ class RedisBroker(Broker):
         self._client = client
         self._prefix = check_key_prefix(key_prefix)
         self._closed = False
+        self._scripts = ScriptPipeline(
+            client, reply_timeout=check_seconds("reply_timeout", reply_timeout)
+        )
         self._throttle_all = client.register_script(scripts.THROTTLE_ALL)
         self._increment = client.register_script(scripts.INCREMENT)
         self._remember_once_counting = client.register_script(scripts.REMEMBER_ONCE_COUNTING)
@@ -202,7 +206,7 @@ class RedisBroker(Broker):
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         self._check_open()
         with _translated_errors():
-            return await script(keys=keys, args=args)
+            return await self._scripts.run(script, keys, args)
 
     async def _call(self, command: Callable[[], Awaitable[Any]]) -> Any:
         self._check_open()
@@ -218,6 +222,7 @@ class RedisBroker(Broker):
         if self._closed:
             return
         self._closed = True
+        await self._scripts.close()
         await self._line.close()
         with contextlib.suppress(*_UNAVAILABLE, redis.exceptions.RedisError):
             await self._client.aclose()
