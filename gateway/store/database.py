@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only
 
 from gateway.store.errors import DatabaseUnavailable
 from gateway.store.outage import outage_as_unavailable
@@ -160,14 +161,15 @@ def create_engine(
         )
     if parsed.drivername.startswith("sqlite"):
         return _sqlite_engine(parsed, busy_timeout=busy_timeout)
-    return create_async_engine(
+    engine = create_async_engine(
         parsed,
         # Statement errors must never carry locator hashes or ciphertext into a log line.
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        # Check connections before use: a restarted server costs a retry, not an error.
-        pool_pre_ping=True,
+        # Connections are checked before use by `_ping_on_checkout`, not by SQLAlchemy's
+        # pre-ping, which costs three round trips (BEGIN, the ping, ROLLBACK) instead of one.
+        pool_pre_ping=False,
         pool_timeout=connect_timeout,
         pool_recycle=1800,
         connect_args={
@@ -177,6 +179,25 @@ def create_engine(
             "server_settings": {"application_name": "tipline-gateway"},
         },
     )
+    event.listen(engine.sync_engine.pool, "checkout", _ping_on_checkout)
+    return engine
+
+
+def _ping_on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Check a pooled PostgreSQL connection before a unit uses it: one round trip.
+
+    A restarted server costs a reconnect, not an error: a connection that does not answer
+    raises `DisconnectionError`, on which the pool discards it and checks out another (a
+    new one, if need be). SQLAlchemy's own pre-ping wraps its ping in a transaction for
+    PgBouncer's transaction mode, which the gateway does not use (docs/STORAGE.md).
+    """
+    driver = record.driver_connection
+    if driver is None:
+        return
+    try:
+        await_only(driver.fetchrow(";"))
+    except Exception as error:
+        raise exc.DisconnectionError("the pooled connection did not answer") from error
 
 
 def _sqlite_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:

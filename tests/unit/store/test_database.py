@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import exc, text
 
@@ -210,17 +211,22 @@ async def test_a_missing_postgresql_database_raises_database_unavailable(
 
 @postgres_only
 async def test_a_postgresql_restart_costs_no_failed_unit(database: Database) -> None:
-    async with database.transaction() as tx:
+    # Two pooled connections, both idle in the pool afterwards.
+    async with database.transaction() as tx, database.transaction(read_only=True) as other:
         await add_investigator(tx)
-    async with database.engine.connect() as connection:
-        await connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND application_name = 'tipline-gateway'"
-            )
+        await other.investigators.list_all()
+    # From outside the pool: every connection the gateway holds is ended, as by a restart.
+    url = database.engine.url.set(drivername="postgresql")
+    outside = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        ended = await outside.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'tipline-gateway'"
         )
-    # Every pooled connection is dead now; the pre-ping replaces them transparently.
+    finally:
+        await outside.close()
+    assert ended == 2
+    # The check on checkout finds each dead connection and replaces it transparently.
     for _ in range(3):
         async with database.transaction(read_only=True) as tx:
             assert len(await tx.investigators.list_all()) == 1
