@@ -210,7 +210,7 @@ ENDPOINTS: Final = (
         "/api/v1/reporter/messages",
         post_reply,
         "postReporterMessage",
-        "A reply (or consent answer) from the reporter, encrypted for the case's recipients",
+        "A reply from the reporter, encrypted for the case's recipients",
         "reporters",
         {
             201: Reply(
