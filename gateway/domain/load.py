@@ -16,8 +16,8 @@ process sees the same load:
 - a solution coming back is counted in the same counter when it is spent, in the same
   broker round trip (domain/proof_of_work.py), and `floor_at` sets the least difficulty
   it must carry: one bit below the current price, so a challenge fetched a moment before
-  the price rose still counts, but a stock of cheap challenges collected in quiet minutes cannot be
-  spent in a flood (spending them is load too, and raises the floor past them).
+  the price rose still counts, but a stock of cheap challenges collected in quiet minutes
+  cannot be spent in a flood (spending them is load too, and raises the floor past them).
 
 Both fail closed: with the broker down `BrokerUnavailable` propagates (503). A challenge the
 gateway cannot price could not be spent either (spending needs the broker), so handing one

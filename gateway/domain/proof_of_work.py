@@ -27,7 +27,6 @@ SPENT_KEY_PREFIX: Final = "pow:spent:"
 class CheckedProof:
     """A solution whose MAC and work verified; what is left is to spend it, once."""
 
-    purpose: str
     spent_key: str
     ttl: int  # seconds until the challenge expires (and need not be remembered any longer)
     difficulty: int
@@ -81,7 +80,6 @@ class ProofOfWorkGate:
             proof, key=self._key, purpose=purpose, now=now, min_difficulty=self.difficulty
         )
         return CheckedProof(
-            purpose=purpose,
             spent_key=SPENT_KEY_PREFIX + b64encode(challenge.id),
             ttl=max(1, challenge.expires - now),
             difficulty=challenge.difficulty,
