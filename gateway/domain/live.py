@@ -119,7 +119,7 @@ class OutboxRelay:
         Raises `BrokerUnavailable` after putting back every row it claimed.
         """
         now = self._clock.now()
-        async with self._database.transaction() as tx:
+        async with self._database.plain_transaction() as tx:
             # Only live topics: other deliverers (the webhook) take their own rows.
             with_inboxes = await tx.outbox.claim_with_inboxes(
                 now=now, lease=self._lease, limit=self._batch_size, topics=TOPICS
@@ -146,6 +146,10 @@ class OutboxRelay:
 
     async def _settle(self, *, delivered: list[int], failed: list[int]) -> None:
         now = self._clock.now()
+        if not failed:
+            async with self._database.plain_transaction() as tx:
+                await tx.outbox.mark_delivered(delivered, at=now)
+            return
         async with self._database.transaction() as tx:
             await tx.outbox.mark_delivered(delivered, at=now)
             await tx.outbox.retry_later_many(

@@ -24,11 +24,36 @@ Parameters: TypeAlias = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
 class StoreSession:
-    """One database session, as the repositories of a unit of work see it."""
+    """One database session, as the repositories of a unit of work see it.
 
-    def __init__(self, session: AsyncSession, *, dialect: str) -> None:
-        self._session = session
+    Usually SQLAlchemy's `AsyncSession`. In a plain unit (`Database.plain_transaction`, on
+    PostgreSQL) it is the driver's connection alone, inside the driver's own transaction:
+    only `run_on_postgresql` works there, and the repository methods a plain unit may call
+    run their statements through it (`plain` tells them which form to use).
+    """
+
+    def __init__(self, session: AsyncSession | None, *, dialect: str, driver: Any = None) -> None:
+        if (session is None) == (driver is None):
+            raise ValueError("a store session runs on SQLAlchemy's session or on the driver")
+        self._orm_session = session
+        self._driver = driver
         self.dialect = dialect
+
+    @classmethod
+    def on_driver(cls, driver: Any) -> StoreSession:
+        """A plain unit's session: an asyncpg connection already inside its transaction."""
+        return cls(None, dialect="postgresql", driver=driver)
+
+    @property
+    def plain(self) -> bool:
+        return self._driver is not None
+
+    @property
+    def _session(self) -> AsyncSession:
+        if self._orm_session is None:
+            # A programming error: a plain unit runs only statements written for the driver.
+            raise RuntimeError("this repository method cannot run in a plain unit")
+        return self._orm_session
 
     @property
     def on_postgresql(self) -> bool:
@@ -96,6 +121,9 @@ class StoreSession:
         """
         if not self.on_postgresql:
             raise RuntimeError("run_on_postgresql needs PostgreSQL")
+        if self._driver is not None:
+            with outage_as_unavailable():
+                return list(await self._driver.fetch(sql, *arguments))
         with outage_as_unavailable():
             connection = await self._session.connection()
             driver = (await connection.get_raw_connection()).driver_connection

@@ -88,18 +88,19 @@ async def counted_intake(
 
 @contextmanager
 def counted_units(database: Database) -> Iterator[list[int]]:
-    """How many transactions begin on the engine meanwhile (a list holding one count)."""
+    """How many units of work take a connection meanwhile (a list holding one count): each
+    unit, plain or not, takes one from the pool."""
     units = [0]
 
-    def on_begin(_connection: Any) -> None:
+    def on_checkout(*_: Any) -> None:
         units[0] += 1
 
-    engine = database.engine.sync_engine
-    event.listen(engine, "begin", on_begin)
+    pool = database.engine.sync_engine.pool
+    event.listen(pool, "checkout", on_checkout)
     try:
         yield units
     finally:
-        event.remove(engine, "begin", on_begin)
+        event.remove(pool, "checkout", on_checkout)
 
 
 async def submit_together(intake: TipIntake, tips: list[NewTip]) -> list[Any]:

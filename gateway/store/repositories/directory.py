@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
@@ -25,6 +26,27 @@ def _record(row: DirectoryEntryRow) -> DirectoryEntry:
         kind=DirectoryEntryKind(row.kind),
         investigator_id=row.investigator_id,
         recorded_at=row.recorded_at,
+    )
+
+
+# A plain unit's statements (Database.plain_transaction), on PostgreSQL's driver.
+_HEAD = "SELECT seq, entry_hash FROM directory_entries ORDER BY seq DESC LIMIT 1"
+_ALL = (
+    "SELECT seq, entry_bytes, signature, entry_hash, kind, investigator_id, recorded_at "
+    "FROM directory_entries ORDER BY seq"
+)
+
+
+def _record_of(record: Any) -> DirectoryEntry:
+    """A directory entry from the driver's row (a plain unit)."""
+    return DirectoryEntry(
+        seq=record["seq"],
+        entry_bytes=bytes(record["entry_bytes"]),
+        signature=bytes(record["signature"]),
+        entry_hash=bytes(record["entry_hash"]),
+        kind=DirectoryEntryKind(record["kind"]),
+        investigator_id=UUID(str(record["investigator_id"])),
+        recorded_at=record["recorded_at"],
     )
 
 
@@ -71,6 +93,9 @@ class DirectoryRepository:
     async def head(self) -> tuple[int, bytes] | None:
         """The last entry's sequence number and hash: all a cached directory needs to know
         whether it is still current."""
+        if self._session.plain:
+            rows = await self._session.run_on_postgresql(_HEAD)
+            return (rows[0][0], bytes(rows[0][1])) if rows else None
         found = (
             await self._session.execute(
                 select(DirectoryEntryRow.seq, DirectoryEntryRow.entry_hash)
@@ -87,6 +112,8 @@ class DirectoryRepository:
         return _record(row) if row is not None else None
 
     async def list_all(self) -> list[DirectoryEntry]:
+        if self._session.plain:
+            return [_record_of(record) for record in await self._session.run_on_postgresql(_ALL)]
         rows = await self._session.scalars(
             select(DirectoryEntryRow).order_by(DirectoryEntryRow.seq)
         )

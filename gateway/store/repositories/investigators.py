@@ -111,6 +111,14 @@ class InvestigatorRepository:
         """Which of these ids have an account, and its state: two columns, not the row."""
         if not investigator_ids:
             return []
+        if self._session.plain:
+            return [
+                AccountStatus(id=UUID(str(record[0])), status=InvestigatorStatus(record[1]))
+                for record in await self._session.run_on_postgresql(
+                    "SELECT id, status FROM investigators WHERE id = ANY($1::uuid[])",
+                    list(investigator_ids),
+                )
+            ]
         result = await self._session.execute(
             select(InvestigatorRow.id, InvestigatorRow.status).where(
                 self._session.one_of(InvestigatorRow.id, list(investigator_ids))

@@ -151,6 +151,16 @@ class OutboxRepository:
     async def mark_delivered(self, message_ids: Collection[int], *, at: datetime) -> int:
         if not message_ids:
             return 0
+        if self._session.plain:
+            if at.utcoffset() is None:  # the column type's rule, which the driver skips
+                raise ValueError("naive datetimes are not stored; pass a timezone-aware UTC time")
+            marked = await self._session.run_on_postgresql(
+                "UPDATE outbox SET delivered_at = $1 "
+                "WHERE id = ANY($2::bigint[]) AND delivered_at IS NULL RETURNING id",
+                at,
+                list(message_ids),
+            )
+            return len(marked)
         result: Any = await self._session.execute(
             update(OUTBOX)
             .where(
