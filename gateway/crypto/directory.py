@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from gateway.crypto.encoding import (
     JsonObject,
@@ -190,7 +191,7 @@ def entry_hash(entry_bytes: bytes) -> bytes:
     return blake2b_256(entry_bytes)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: the key ids are cached on first use (cached_property)
 class Member:
     """A vetted investigator (or the recovery key) as of one moment."""
 
@@ -202,11 +203,12 @@ class Member:
     not_after: int
     seq: int
 
-    @property
+    # Derived once per member: every tip's recipient check asks for them several times.
+    @cached_property
     def enc_kid(self) -> bytes:
         return key_id(self.enc_pk)
 
-    @property
+    @cached_property
     def sig_kid(self) -> bytes:
         return key_id(self.sig_pk)
 
