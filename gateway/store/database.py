@@ -149,8 +149,15 @@ class Database:
                 driver = (await connection.get_raw_connection()).driver_connection
                 if driver is None:
                     raise RuntimeError("the pooled connection has no driver connection")
-                async with driver.transaction():
-                    yield Transaction(StoreSession.on_driver(driver))
+                try:
+                    async with driver.transaction():
+                        yield Transaction(StoreSession.on_driver(driver))
+                finally:
+                    if driver.is_in_transaction():
+                        # Interrupted before its COMMIT or ROLLBACK completed (cancelled):
+                        # SQLAlchemy does not know of this transaction and would hand the
+                        # connection on as it is, so the pool must discard it.
+                        await connection.invalidate()
 
     async def ping(self, *, within: float = 2.0) -> None:
         """Raise `DatabaseUnavailable` unless the database answers within `within` seconds."""
