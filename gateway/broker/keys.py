@@ -80,6 +80,14 @@ def check_seconds(what: str, seconds: float) -> float:
     return float(seconds)
 
 
+def check_remember_counting(key: str, ttl: float, counter: str, window: float) -> None:
+    """The arguments of `remember_once_counting` (and of the step that throttles first)."""
+    check_name("key", key)
+    check_seconds("ttl", ttl)
+    check_name("counter", counter)
+    check_seconds("window", window)
+
+
 def milliseconds(seconds: float) -> int:
     """Seconds as whole milliseconds, rounded up so a ttl never becomes zero."""
     return max(1, math.ceil(seconds * 1000))

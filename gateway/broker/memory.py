@@ -32,6 +32,7 @@ from gateway.broker.keys import (
     check_message,
     check_name,
     check_rate_limits,
+    check_remember_counting,
     check_seconds,
     check_session_data,
     session_digest,
@@ -256,10 +257,7 @@ class MemoryBroker(Broker):
     async def remember_once_counting(
         self, key: str, *, ttl: float, counter: str, window: float
     ) -> tuple[bool, int]:
-        check_name("key", key)
-        check_seconds("ttl", ttl)
-        check_name("counter", counter)
-        check_seconds("window", window)
+        check_remember_counting(key, ttl, counter, window)
         self._check_open()
         # No await in between: atomic on the event loop, as the Redis script is.
         return self._remember(key, ttl), self._count(counter, window)
@@ -274,10 +272,7 @@ class MemoryBroker(Broker):
         window: float,
     ) -> tuple[RateDecision, bool, int]:
         checked = check_rate_limits(checks)
-        check_name("key", key)
-        check_seconds("ttl", ttl)
-        check_name("counter", counter)
-        check_seconds("window", window)
+        check_remember_counting(key, ttl, counter, window)
         self._check_open()
         # No await in between: atomic on the event loop, as the Redis script is.
         decision = self._throttle(checked)

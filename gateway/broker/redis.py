@@ -53,6 +53,7 @@ from gateway.broker.keys import (
     check_message,
     check_name,
     check_rate_limits,
+    check_remember_counting,
     check_seconds,
     check_session_data,
     milliseconds,
@@ -272,10 +273,7 @@ class RedisBroker(Broker):
     async def remember_once_counting(
         self, key: str, *, ttl: float, counter: str, window: float
     ) -> tuple[bool, int]:
-        check_name("key", key)
-        check_seconds("ttl", ttl)
-        check_name("counter", counter)
-        check_seconds("window", window)
+        check_remember_counting(key, ttl, counter, window)
         first, count = await self._run(
             self._remember_once_counting,
             [self._key(Namespace.ONCE, key), self._key(Namespace.COUNTER, counter)],
@@ -293,10 +291,7 @@ class RedisBroker(Broker):
         window: float,
     ) -> tuple[RateDecision, bool, int]:
         checked = check_rate_limits(checks)
-        check_name("key", key)
-        check_seconds("ttl", ttl)
-        check_name("counter", counter)
-        check_seconds("window", window)
+        check_remember_counting(key, ttl, counter, window)
         limits = [part for _, limit, span in checked for part in (limit, milliseconds(span))]
         allowed, remaining, retry_ms, refused, first, count = await self._run(
             self._throttle_then_remember,

@@ -5,12 +5,15 @@ own error, and the failures a lone call would have."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis.asyncio
 import redis.exceptions
+from redis.commands.core import AsyncScript
 
 from gateway.broker import BrokerUnavailable
 from gateway.broker.pipelining import ScriptPipeline
@@ -58,112 +61,95 @@ async def prefix() -> AsyncIterator[str]:
     await delete_redis_keys(made)
 
 
-async def client_for(url: str = services.REDIS_URL) -> redis.asyncio.Redis:
-    return redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+@dataclass
+class EchoLine:
+    """A script pipeline on its own client, with the echo script registered."""
+
+    client: redis.asyncio.Redis
+    scripts: ScriptPipeline
+    echo: AsyncScript
+    counter: str
+
+    def call(self, arg: str) -> Awaitable[Any]:
+        return self.scripts.run(self.echo, [self.counter], [arg])
+
+
+@contextlib.asynccontextmanager
+async def echo_line(
+    prefix: str, url: str = services.REDIS_URL, *, reply_timeout: float = 2
+) -> AsyncIterator[EchoLine]:
+    client = redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    scripts = ScriptPipeline(client, reply_timeout=reply_timeout)
+    try:
+        yield EchoLine(client, scripts, client.register_script(ECHO), prefix + "count")
+    finally:
+        await scripts.close()
+        await client.aclose()
 
 
 async def test_calls_queued_together_go_out_in_one_pipeline_each_with_its_own_reply(
     prefix: str,
 ) -> None:
-    client = await client_for()
-    pipelines = Pipelines(client)
-    scripts = ScriptPipeline(client, reply_timeout=2)
-    echo = client.register_script(ECHO)
-    try:
+    async with echo_line(prefix) as line:
+        pipelines = Pipelines(line.client)
         # One after another, each call finds nothing on the wire and goes at once, alone.
-        assert await scripts.run(echo, [prefix + "count"], ["alone"]) == b"alone"
-        assert await scripts.run(echo, [prefix + "count"], ["again"]) == b"again"
+        assert await line.call("alone") == b"alone"
+        assert await line.call("again") == b"again"
         assert pipelines.sizes == []
-        replies = await asyncio.gather(
-            *(scripts.run(echo, [prefix + "count"], [f"call {i}"]) for i in range(40))
-        )
+        replies = await asyncio.gather(*(line.call(f"call {i}") for i in range(40)))
         assert replies == [f"call {i}".encode() for i in range(40)]
         # Made in one turn of the event loop, all 40 were queued before the first was sent.
         assert pipelines.sizes == [40]
-        assert int(await client.get(prefix + "count")) == 42
-    finally:
-        await scripts.close()
-        await client.aclose()
+        assert int(await line.client.get(line.counter)) == 42
 
 
 async def test_one_calls_script_error_is_its_own_and_the_rest_of_its_batch_succeed(
     prefix: str,
 ) -> None:
-    client = await client_for()
-    scripts = ScriptPipeline(client, reply_timeout=2)
-    echo = client.register_script(ECHO)
-    try:
+    async with echo_line(prefix) as line:
         replies = await asyncio.gather(
-            *(scripts.run(echo, [prefix + "count"], [arg]) for arg in ("a", "b", "refuse", "c")),
-            return_exceptions=True,
+            *(line.call(arg) for arg in ("a", "b", "refuse", "c")), return_exceptions=True
         )
-        assert replies[:2] == [b"a", b"b"]
-        assert replies[3] == b"c"
-        assert isinstance(replies[2], redis.exceptions.ResponseError)
-    finally:
-        await scripts.close()
-        await client.aclose()
+    assert replies[:2] == [b"a", b"b"]
+    assert replies[3] == b"c"
+    assert isinstance(replies[2], redis.exceptions.ResponseError)
 
 
 async def test_a_script_the_server_forgot_is_loaded_again_for_a_batch(prefix: str) -> None:
-    client = await client_for()
-    scripts = ScriptPipeline(client, reply_timeout=2)
-    echo = client.register_script(ECHO)
-    try:
-        await scripts.run(echo, [prefix + "count"], ["load it"])
-        await client.script_flush()  # as after a restart of Redis
-        replies = await asyncio.gather(
-            *(scripts.run(echo, [prefix + "count"], [str(i)]) for i in range(5))
-        )
-        assert replies == [str(i).encode() for i in range(5)]
-    finally:
-        await scripts.close()
-        await client.aclose()
+    async with echo_line(prefix) as line:
+        await line.call("load it")
+        await line.client.script_flush()  # as after a restart of Redis
+        replies = await asyncio.gather(*(line.call(str(i)) for i in range(5)))
+    assert replies == [str(i).encode() for i in range(5)]
 
 
 async def test_a_batch_redis_cannot_answer_fails_every_call_and_the_next_one_works(
     prefix: str, redis_proxy: RedisProxy
 ) -> None:
-    client = await client_for(redis_proxy.url)
-    scripts = ScriptPipeline(client, reply_timeout=2)
-    echo = client.register_script(ECHO)
-    try:
-        await scripts.run(echo, [prefix + "count"], ["warm"])
+    async with echo_line(prefix, redis_proxy.url) as line:
+        await line.call("warm")
         await redis_proxy.cut()
         failed = await asyncio.gather(
-            *(scripts.run(echo, [prefix + "count"], [str(i)]) for i in range(6)),
-            return_exceptions=True,
+            *(line.call(str(i)) for i in range(6)), return_exceptions=True
         )
         assert all(
             isinstance(error, redis.exceptions.ConnectionError | OSError) for error in failed
         ), failed
         await redis_proxy.restore()
-        assert await asyncio.gather(
-            *(scripts.run(echo, [prefix + "count"], [str(i)]) for i in range(3))
-        ) == [b"0", b"1", b"2"]
-    finally:
-        await scripts.close()
-        await client.aclose()
+        again = await asyncio.gather(*(line.call(str(i)) for i in range(3)))
+    assert again == [b"0", b"1", b"2"]
 
 
 async def test_a_cancelled_caller_leaves_the_others_of_its_batch_their_replies(
     prefix: str,
 ) -> None:
-    client = await client_for()
-    scripts = ScriptPipeline(client, reply_timeout=2)
-    echo = client.register_script(ECHO)
-    try:
-        calls = [
-            asyncio.create_task(scripts.run(echo, [prefix + "count"], [str(i)])) for i in range(5)
-        ]
+    async with echo_line(prefix) as line:
+        calls = [asyncio.ensure_future(line.call(str(i))) for i in range(5)]
         await asyncio.sleep(0)
         calls[2].cancel()
         replies = await asyncio.gather(*calls, return_exceptions=True)
-        assert isinstance(replies[2], asyncio.CancelledError)
-        assert [replies[i] for i in (0, 1, 3, 4)] == [b"0", b"1", b"3", b"4"]
-    finally:
-        await scripts.close()
-        await client.aclose()
+    assert isinstance(replies[2], asyncio.CancelledError)
+    assert [replies[i] for i in (0, 1, 3, 4)] == [b"0", b"1", b"3", b"4"]
 
 
 async def test_through_the_broker_a_batch_that_fails_is_unavailable_for_every_call(
@@ -183,53 +169,42 @@ async def test_through_the_broker_a_batch_that_fails_is_unavailable_for_every_ca
 
 
 async def test_closing_fails_the_calls_still_queued(prefix: str) -> None:
-    client = await client_for()
-    scripts = ScriptPipeline(client, reply_timeout=2)
-    echo = client.register_script(ECHO)
-    try:
-        calls = [
-            asyncio.create_task(scripts.run(echo, [prefix + "count"], [str(i)])) for i in range(5)
-        ]
+    async with echo_line(prefix) as line:
+        calls = [asyncio.ensure_future(line.call(str(i))) for i in range(5)]
         await asyncio.sleep(0)
-        await scripts.close()
+        await line.scripts.close()
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
-        assert all(
-            isinstance(outcome, bytes | redis.exceptions.ConnectionError | asyncio.CancelledError)
-            for outcome in outcomes
-        ), outcomes
-        assert any(isinstance(outcome, redis.exceptions.ConnectionError) for outcome in outcomes)
-    finally:
-        await client.aclose()
+    assert all(
+        isinstance(outcome, bytes | redis.exceptions.ConnectionError | asyncio.CancelledError)
+        for outcome in outcomes
+    ), outcomes
+    assert any(isinstance(outcome, redis.exceptions.ConnectionError) for outcome in outcomes)
 
 
 async def test_a_call_queued_behind_a_hanging_batch_still_fails_within_its_own_timeout(
     prefix: str, redis_proxy: RedisProxy
 ) -> None:
-    client = await client_for(redis_proxy.url)
-    scripts = ScriptPipeline(client, reply_timeout=0.5)
-    echo = client.register_script(ECHO)
     loop = asyncio.get_running_loop()
 
-    async def timed(arg: str) -> tuple[float, BaseException | bytes]:
+    async def timed(line: EchoLine, arg: str) -> tuple[float, BaseException | bytes]:
         started = loop.time()
         try:
-            reply = await scripts.run(echo, [prefix + "count"], [arg])
+            reply = await line.call(arg)
         except Exception as error:  # noqa: BLE001 - the outcome is what is checked
             return loop.time() - started, error
         return loop.time() - started, reply
 
-    try:
-        await scripts.run(echo, [prefix + "count"], ["warm"])
-        redis_proxy.freeze()  # Redis hangs: nothing comes back
-        first = asyncio.create_task(timed("first"))
-        await asyncio.sleep(0.3)
-        queued = asyncio.create_task(timed("queued"))  # behind the first, still on the wire
-        for seconds, outcome in await asyncio.gather(first, queued):
-            assert isinstance(outcome, redis.exceptions.TimeoutError), outcome
-            assert seconds < 0.9
-        redis_proxy.thaw()
-        assert await scripts.run(echo, [prefix + "count"], ["after"]) == b"after"
-    finally:
-        redis_proxy.thaw()
-        await scripts.close()
-        await client.aclose()
+    async with echo_line(prefix, redis_proxy.url, reply_timeout=0.5) as line:
+        try:
+            await line.call("warm")
+            redis_proxy.freeze()  # Redis hangs: nothing comes back
+            first = asyncio.create_task(timed(line, "first"))
+            await asyncio.sleep(0.3)
+            queued = asyncio.create_task(timed(line, "queued"))  # behind the first
+            for seconds, outcome in await asyncio.gather(first, queued):
+                assert isinstance(outcome, redis.exceptions.TimeoutError), outcome
+                assert seconds < 0.9
+            redis_proxy.thaw()
+            assert await line.call("after") == b"after"
+        finally:
+            redis_proxy.thaw()

@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import func, select
 
@@ -15,6 +15,8 @@ from gateway.store import Database, Transaction
 from gateway.store.models import Base
 from gateway.store.records import (
     Case,
+    DirectoryEntry,
+    DirectoryEntryKind,
     Investigator,
     InvestigatorStatus,
     Message,
@@ -133,3 +135,19 @@ async def rows_mentioning(database: Database, values: Sequence[object]) -> list[
                     if hit:
                         found.append(f"{table.name}.{column}")
     return found
+
+
+async def append_directory_entry(
+    tx: Transaction, seq: int, *, entry_bytes: bytes | None = None, minute: float = 1
+) -> DirectoryEntry:
+    """Entry `seq` of the stored directory: random bytes unless given, hashed as signed."""
+    body = entry_bytes or f'{{"seq":{seq},"nonce":"{os.urandom(8).hex()}"}}'.encode()
+    return await tx.directory.append(
+        seq=seq,
+        entry_bytes=body,
+        signature=os.urandom(64),
+        entry_hash=hashlib.blake2b(body, digest_size=32).digest(),
+        kind=DirectoryEntryKind.ADD,
+        investigator_id=uuid4(),
+        at=at(minute),
+    )

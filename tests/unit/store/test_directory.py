@@ -3,38 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
-import uuid
 
 import pytest
 
-from gateway.store import Database, DirectorySequenceRefused, Transaction
-from gateway.store.records import DirectoryEntry, DirectoryEntryKind
-from tests.unit.store.builders import at
-
-
-async def _append(
-    tx: Transaction, seq: int, *, entry_bytes: bytes | None = None, minute: float = 1
-) -> DirectoryEntry:
-    body = entry_bytes or f'{{"seq":{seq},"nonce":"{os.urandom(8).hex()}"}}'.encode()
-    return await tx.directory.append(
-        seq=seq,
-        entry_bytes=body,
-        signature=os.urandom(64),
-        entry_hash=hashlib.blake2b(body, digest_size=32).digest(),
-        kind=DirectoryEntryKind.ADD,
-        investigator_id=uuid.uuid4(),
-        at=at(minute),
-    )
+from gateway.store import Database, DirectorySequenceRefused
+from tests.unit.store.builders import append_directory_entry
 
 
 async def test_entries_are_appended_in_order_and_kept_byte_for_byte(database: Database) -> None:
     canonical = b'{"enc_pk":"abc","kind":"add","seq":1,"v":1}'
     async with database.transaction() as tx:
-        first = await _append(tx, 1, entry_bytes=canonical)
-        second = await _append(tx, 2)
-        third = await _append(tx, 3)
+        first = await append_directory_entry(tx, 1, entry_bytes=canonical)
+        second = await append_directory_entry(tx, 2)
+        third = await append_directory_entry(tx, 3)
     async with database.transaction(read_only=True) as tx:
         listed = await tx.directory.list_all()
         tail = await tx.directory.tail()
@@ -55,7 +36,7 @@ async def test_an_empty_directory_has_no_head(database: Database) -> None:
 async def test_the_first_entry_must_be_number_one(database: Database, wrong_seq: int) -> None:
     async with database.transaction() as tx:
         with pytest.raises(DirectorySequenceRefused, match="number 1"):
-            await _append(tx, wrong_seq)
+            await append_directory_entry(tx, wrong_seq)
 
 
 @pytest.mark.parametrize("wrong_seq", [1, 2, 4])
@@ -63,12 +44,12 @@ async def test_an_entry_that_repeats_or_skips_a_number_is_refused(
     database: Database, wrong_seq: int
 ) -> None:
     async with database.transaction() as tx:
-        await _append(tx, 1)
-        await _append(tx, 2)
+        await append_directory_entry(tx, 1)
+        await append_directory_entry(tx, 2)
 
     async def append_wrong() -> None:
         async with database.transaction() as tx:
-            await _append(tx, wrong_seq)
+            await append_directory_entry(tx, wrong_seq)
 
     with pytest.raises(DirectorySequenceRefused):
         await append_wrong()
@@ -80,13 +61,13 @@ async def test_of_two_entries_posted_at_once_with_one_number_exactly_one_is_kept
     database: Database, database_url: str
 ) -> None:
     async with database.transaction() as tx:
-        await _append(tx, 1)
+        await append_directory_entry(tx, 1)
     other_process = Database.from_url(database_url)
 
     async def post(handle: Database) -> bool:
         try:
             async with handle.transaction() as tx:
-                await _append(tx, 2)
+                await append_directory_entry(tx, 2)
         except DirectorySequenceRefused:
             return False
         return True

@@ -3,29 +3,14 @@ the driver, with the same answers, the same commit and rollback, and nothing els
 
 from __future__ import annotations
 
-import hashlib
-import os
 import uuid
 
 import pytest
 
-from gateway.store import Database, Transaction
-from gateway.store.records import DirectoryEntryKind, InvestigatorStatus
+from gateway.store import Database
+from gateway.store.records import InvestigatorStatus
 from tests.fixtures.database import postgres_only
-from tests.unit.store.builders import add_investigator, at
-
-
-async def append_entry(tx: Transaction, seq: int) -> None:
-    body = f'{{"seq":{seq},"nonce":"{os.urandom(8).hex()}"}}'.encode()
-    await tx.directory.append(
-        seq=seq,
-        entry_bytes=body,
-        signature=os.urandom(64),
-        entry_hash=hashlib.blake2b(body, digest_size=32).digest(),
-        kind=DirectoryEntryKind.ADD,
-        investigator_id=uuid.uuid4(),
-        at=at(seq),
-    )
+from tests.unit.store.builders import add_investigator, append_directory_entry, at
 
 
 async def test_a_plain_unit_reads_what_a_full_unit_reads(database: Database) -> None:
@@ -34,7 +19,7 @@ async def test_a_plain_unit_reads_what_a_full_unit_reads(database: Database) -> 
         assert await tx.directory.list_all() == []
     async with database.transaction() as tx:
         for seq in (1, 2, 3):
-            await append_entry(tx, seq)
+            await append_directory_entry(tx, seq, minute=seq)
         active = await add_investigator(tx)
         revoked = await add_investigator(tx, status=InvestigatorStatus.REVOKED)
     asked = [active.id, revoked.id, uuid.uuid4()]
