@@ -174,17 +174,6 @@ class Broker(ABC):
         """True only the first time `key` is remembered within `ttl` (a spent proof of work)."""
 
     @abstractmethod
-    async def remember_once_counting(
-        self, key: str, *, ttl: float, counter: str, window: float
-    ) -> tuple[bool, int]:
-        """`remember_once(key)` and `increment(counter)` in one atomic step (one round trip).
-
-        Returns (first time?, the counter's new count). The counter counts every call,
-        first or not (a spent proof of work coming back is load too). Arguments are
-        checked as those two methods check them, before anything is touched.
-        """
-
-    @abstractmethod
     async def throttle_all_then_remember_once(
         self,
         checks: Sequence[tuple[str, int, float]],
@@ -194,12 +183,14 @@ class Broker(ABC):
         counter: str,
         window: float,
     ) -> tuple[RateDecision, bool, int]:
-        """`throttle_all(checks)`, then, only if every limit allows,
-        `remember_once_counting(key, ...)`, in one atomic step (one round trip).
+        """`throttle_all(checks)`, then, only if every limit allows, `remember_once(key)` and
+        `increment(counter)`, in one atomic step (one round trip): an anonymous request's
+        rate limits and the proof of work it pays with (spending a proof is load too).
 
-        Returns (the decision, first time?, the counter's new count). When a limit refuses,
-        nothing is remembered or counted: (the refusal, False, 0). Arguments are checked as
-        those two methods check them, before anything is touched.
+        Returns (the decision, first time?, the counter's new count); the counter counts
+        every allowed call, first or not. When a limit refuses, nothing is remembered or
+        counted: (the refusal, False, 0). Arguments are checked as those methods check
+        them, before anything is touched.
         """
 
     @abstractmethod

@@ -81,7 +81,7 @@ def check_seconds(what: str, seconds: float) -> float:
 
 
 def check_remember_counting(key: str, ttl: float, counter: str, window: float) -> None:
-    """The arguments of `remember_once_counting` (and of the step that throttles first)."""
+    """The arguments `throttle_all_then_remember_once` remembers and counts with."""
     check_name("key", key)
     check_seconds("ttl", ttl)
     check_name("counter", counter)

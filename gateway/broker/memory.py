@@ -254,14 +254,6 @@ class MemoryBroker(Broker):
         self._remembered.set(key, True, ttl=ttl)
         return True
 
-    async def remember_once_counting(
-        self, key: str, *, ttl: float, counter: str, window: float
-    ) -> tuple[bool, int]:
-        check_remember_counting(key, ttl, counter, window)
-        self._check_open()
-        # No await in between: atomic on the event loop, as the Redis script is.
-        return self._remember(key, ttl), self._count(counter, window)
-
     async def throttle_all_then_remember_once(
         self,
         checks: Sequence[tuple[str, int, float]],

@@ -123,7 +123,6 @@ class RedisBroker(Broker):
         )
         self._throttle_all = client.register_script(scripts.THROTTLE_ALL)
         self._increment = client.register_script(scripts.INCREMENT)
-        self._remember_once_counting = client.register_script(scripts.REMEMBER_ONCE_COUNTING)
         self._throttle_then_remember = client.register_script(
             scripts.THROTTLE_ALL_THEN_REMEMBER_ONCE_COUNTING
         )
@@ -269,17 +268,6 @@ class RedisBroker(Broker):
             )
         )
         return bool(stored)
-
-    async def remember_once_counting(
-        self, key: str, *, ttl: float, counter: str, window: float
-    ) -> tuple[bool, int]:
-        check_remember_counting(key, ttl, counter, window)
-        first, count = await self._run(
-            self._remember_once_counting,
-            [self._key(Namespace.ONCE, key), self._key(Namespace.COUNTER, counter)],
-            [milliseconds(ttl), milliseconds(window)],
-        )
-        return bool(first), int(count)
 
     async def throttle_all_then_remember_once(
         self,

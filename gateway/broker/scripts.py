@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
-# Two steps shared by several scripts, as Lua functions; each script is one of them (or
-# both) plus the line that calls it.
+# Two steps as Lua functions: `throttle`, shared by two scripts, and `remember_counting`;
+# each script is one of them (or both) plus the lines that call it.
 #
 # throttle(n): KEYS[1..n] the attempts against limit i (sorted set, score = attempt time
 # in ms); ARGV[1] a unique member for this attempt, ARGV[2i] limit i, ARGV[2i+1] its
@@ -85,15 +85,6 @@ if count == 1 then
 end
 return count
 """
-
-# KEYS[1] the value to remember once, KEYS[2] counter; ARGV[1] ttl in ms, ARGV[2] window in ms
-# -> {1 if remembered now (0 if it was already), the counter's new count}
-REMEMBER_ONCE_COUNTING: Final = (
-    _REMEMBER_COUNTING
-    + """
-return {remember_counting(KEYS[1], KEYS[2], ARGV[1], ARGV[2])}
-"""
-)
 
 # KEYS[1..n] the limits' logs, then the value to remember once and the counter;
 # ARGV[1..2n+1] as throttle(n) takes them, then the ttl and the counter's window in ms

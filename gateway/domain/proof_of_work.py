@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.broker import Broker
 from gateway.crypto.encoding import JsonValue, b64encode
 from gateway.crypto.errors import BadProofOfWork
 from gateway.crypto.pow import PowChallenge, issue_challenge, verify_solution
@@ -33,22 +32,20 @@ class CheckedProof:
 
 
 class ProofOfWorkGate:
-    """Challenges out, solutions in: `check` verifies a solution on its own, `settle` judges
-    what spending it in the broker found; `redeem` is the two with the broker step between.
-    Callers that have their own broker step to make (the rate limits of an anonymous
-    request, domain/admission.py) spend the proof in it: `spending` says what to remember.
+    """Challenges out, solutions in: `check` verifies a solution on its own, `spending` says
+    what the broker must remember and count for it, and `settle` judges what the broker
+    found. The broker step between them is the request's own, taken with its rate limits
+    (domain/admission.py).
     """
 
     def __init__(
         self,
-        broker: Broker,
         *,
         key: bytes,
         difficulty: int,
         clock: Clock,
         pricing: LoadPricing,
     ) -> None:
-        self._broker = broker
         self._key = key
         self._clock = clock
         self._pricing = pricing
@@ -105,17 +102,6 @@ class ProofOfWorkGate:
             )
         if not first_use:
             raise BadProofOfWork("this challenge has been used already", reason="spent")
-
-    async def redeem(self, proof: JsonValue, *, purpose: str) -> None:
-        """Accept a solved challenge once; raise `BadProofOfWork` otherwise."""
-        checked = self.check(proof, purpose=purpose)
-        # Counted (and spent) only once the MAC and the work verified: forged junk does not
-        # raise the floor. Counting and spending share one broker round trip.
-        spending = self.spending(checked)
-        first_use, load = await self._broker.remember_once_counting(
-            spending.key, ttl=spending.ttl, counter=spending.counter, window=spending.window
-        )
-        self.settle(checked, first_use=first_use, load=load)
 
 
 @dataclass(frozen=True, slots=True)

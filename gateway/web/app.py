@@ -121,7 +121,6 @@ async def _hotline(app: web.Application, *, clock: Clock) -> AsyncIterator[None]
         clock=clock,
         directory=directory,
         proof_of_work=ProofOfWorkGate(
-            app[BROKER],
             key=derive_subkey(pepper, "proof-of-work"),
             difficulty=settings.pow_difficulty,
             clock=clock,

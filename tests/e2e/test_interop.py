@@ -19,6 +19,7 @@ from gateway.crypto.errors import BadProofOfWork, BadSignature
 from gateway.crypto.kdf import V1_PARAMS
 from gateway.crypto.keys import InvestigatorKeys, X25519KeyPair, key_id
 from gateway.crypto.message import AttachmentRef, MessageContent
+from gateway.domain.admission import admit_paying
 from gateway.web.keys import HOTLINE
 from tests.e2e.browser import LiveGateway, WatchedPage
 from tests.fixtures.organisation import Organisation
@@ -298,10 +299,10 @@ async def test_proof_of_work_solved_in_a_worker_is_accepted_by_the_gateway_once(
     )
     assert solved["where"] == "worker"
     assert solved["difficulty"] == 12
-    gate = gateway.app[HOTLINE].proof_of_work
-    await gate.redeem(solved["token"], purpose="submit")
+    hotline = gateway.app[HOTLINE]
+    await admit_paying(hotline, "127.0.0.1", proof=solved["token"], purpose="submit")
     with pytest.raises(BadProofOfWork):
-        await gate.redeem(solved["token"], purpose="submit")
+        await admit_paying(hotline, "127.0.0.1", proof=solved["token"], purpose="submit")
     assert_clean(harness)
 
 

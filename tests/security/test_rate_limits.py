@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -238,7 +238,7 @@ async def test_a_paying_request_is_one_broker_step_for_its_limits_and_its_proof(
     challenge = await fetch_challenge(gateway)
     broker = gateway.hotline.broker
     calls: list[str] = []
-    for name in ("throttle_all", "remember_once", "remember_once_counting", "increment"):
+    for name in ("throttle_all", "remember_once", "increment"):
         monkeypatch.setattr(broker, name, _refusing(name))
     step = broker.throttle_all_then_remember_once
 
@@ -380,19 +380,32 @@ async def test_every_limiter_fails_closed_when_redis_is_down(
     policy = AbusePolicy()
     anonymous = AnonymousLimits(broker, pepper=PEPPER, clock=FixedClock(), policy=policy)
     pricing = LoadPricing(broker, DifficultyCurve(base=4, ceiling=8, threshold=10), FixedClock())
-    gate = ProofOfWorkGate(broker, key=PEPPER, difficulty=4, clock=FixedClock(), pricing=pricing)
+    gate = ProofOfWorkGate(key=PEPPER, difficulty=4, clock=FixedClock(), pricing=pricing)
+
+    def spend_a_proof() -> Awaitable[Any]:
+        spending = gate.spending(
+            gate.check(solve(gate.challenge("lookup")).to_json(), purpose="lookup")
+        )
+        return broker.throttle_all_then_remember_once(
+            [("limit:all:reporters", 100, 60)],
+            key=spending.key,
+            ttl=spending.ttl,
+            counter=spending.counter,
+            window=spending.window,
+        )
+
     sockets = SocketSlots(broker, pepper=PEPPER, policy=policy)
     await anonymous.admit("127.0.0.1")  # healthy: all of these work
     await (await sockets.claim("token")).release()
     assert await pricing.offered() == 4
-    await gate.redeem(solve(gate.challenge("lookup")).to_json(), purpose="lookup")
+    await spend_a_proof()
 
     await redis_proxy.cut()
 
     for limiter in (
         anonymous.admit("127.0.0.1"),
         pricing.offered(),
-        gate.redeem(solve(gate.challenge("lookup")).to_json(), purpose="lookup"),
+        spend_a_proof(),
         sockets.claim("token"),
     ):
         with pytest.raises(BrokerUnavailable):

@@ -132,60 +132,6 @@ async def test_a_spent_challenge_is_refused_to_all_but_one_concurrent_submitter(
     assert sum(await asyncio.gather(*attempts)) == 1
 
 
-async def test_remember_once_counting_remembers_once_and_counts_every_call(
-    broker: Broker,
-) -> None:
-    calls = [
-        await broker.remember_once_counting(key, ttl=5, counter="load:w1", window=5)
-        for key in ("pow:a", "pow:a", "pow:b")
-    ]
-    assert calls == [(True, 1), (False, 2), (True, 3)]
-    # The same values as the two separate operations see.
-    assert await broker.remember_once("pow:a", ttl=5) is False
-    assert await broker.increment("load:w1", window=5) == 4
-
-
-async def test_remember_once_counting_forgets_and_restarts_the_count_after_their_times(
-    broker: Broker, elapse: Elapse
-) -> None:
-    assert await broker.remember_once_counting("pow:x", ttl=0.2, counter="c", window=0.3) == (
-        True,
-        1,
-    )
-    await elapse(0.45)
-    assert await broker.remember_once_counting("pow:x", ttl=0.2, counter="c", window=0.3) == (
-        True,
-        1,
-    )
-
-
-async def test_remember_once_counting_lets_one_of_many_concurrent_callers_first(
-    broker: Broker, peer_broker: Broker
-) -> None:
-    attempts = [
-        (broker if i % 2 else peer_broker).remember_once_counting(
-            "pow:race", ttl=5, counter="load:race", window=5
-        )
-        for i in range(40)
-    ]
-    results = await asyncio.gather(*attempts)
-    assert sum(first for first, _ in results) == 1
-    assert sorted(count for _, count in results) == list(range(1, 41))
-
-
-@pytest.mark.parametrize(
-    ("key", "ttl", "counter", "window"),
-    [("", 5, "c", 5), ("k", 0, "c", 5), ("k", 5, "", 5), ("k", 5, "c", -1), ("k\n", 5, "c", 5)],
-)
-async def test_remember_once_counting_refuses_bad_arguments_before_touching_anything(
-    broker: Broker, key: str, ttl: float, counter: str, window: float
-) -> None:
-    with pytest.raises((ValueError, TypeError)):
-        await broker.remember_once_counting(key, ttl=ttl, counter=counter, window=window)
-    assert await broker.increment("c", window=5) == 1
-    assert await broker.remember_once("k", ttl=5) is True
-
-
 async def test_throttle_then_remember_counts_and_remembers_only_what_the_limits_allow(
     broker: Broker,
 ) -> None:
@@ -219,6 +165,16 @@ async def test_throttle_then_remember_lets_one_of_many_concurrent_callers_first(
     assert sum(first for _, first, _ in results) == 1
     assert sorted(count for _, _, count in results) == list(range(1, 41))
     assert sorted(decision.remaining for decision, _, _ in results) == list(range(60, 100))
+
+
+async def test_throttle_then_remember_forgets_and_restarts_the_count_after_their_times(
+    broker: Broker, elapse: Elapse
+) -> None:
+    spend = {"key": "pow:x", "ttl": 0.2, "counter": "c", "window": 0.3}
+    first = await broker.throttle_all_then_remember_once([("all", 100, 5)], **spend)
+    await elapse(0.45)
+    again = await broker.throttle_all_then_remember_once([("all", 100, 5)], **spend)
+    assert (first[1:], again[1:]) == ((True, 1), (True, 1))
 
 
 GOOD_SPEND: dict[str, Any] = {"key": "k", "ttl": 5, "counter": "c", "window": 5}
